@@ -204,7 +204,8 @@ export function start(argv: readonly string[], opts: StartOptions = {}): Started
   child.stdout?.on('data', (chunk: Buffer) => {
     out += chunk.toString();
   });
-  if (opts.detached) child.unref();
+  // A detached agent must not keep this process alive; teardown finds it by namespace.
+  if (opts.detached) (child as unknown as { unref(): void }).unref();
   const exited = child.then((r) => ({
     argv: full,
     stdout: String(r.stdout ?? ''),
