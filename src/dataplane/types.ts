@@ -80,6 +80,8 @@ export interface Dataplane {
   install(ctx: DataplaneContext): Promise<void>;
   /** Programs services (and later policy) to match the model; idempotent. */
   sync(model: ClusterModel): Promise<SyncReport>;
-  /** Removes everything the dataplane put on the nodes. */
+  /** Reconnects to a dataplane an earlier process of the same run installed (the CLI's later commands). */
+  resume?(ctx: DataplaneContext): Promise<void>;
+  /** Removes everything the dataplane put on the nodes; safe to call on a half-installed cluster. */
   uninstall(): Promise<void>;
 }

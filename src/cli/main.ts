@@ -1,0 +1,48 @@
+/**
+ * `dpconform`: dispatches to a command and turns any failure into one line and an exit code.
+ */
+import { CommandError } from '../sys/exec.ts';
+import { CliError, type Command, commandHelp, EXIT, parseCommand } from './command.ts';
+import { apply, del, down, exec, probe, status, up } from './commands/cluster.ts';
+
+/** Every command, in the order `--help` lists them. */
+export const COMMANDS: Command[] = [up, down, status, apply, del, exec, probe];
+
+/** Top-level help. */
+export function mainHelp(): string {
+  const rows = COMMANDS.map((c) => `  ${c.name.padEnd(10)} ${c.summary}`);
+  return `dpconform — conformance suite for an eBPF Kubernetes dataplane\n\nUsage: dpconform <command> [options]\n\nCommands:\n${rows.join('\n')}\n\nRun \`dpconform <command> --help\` for a command's options.\n`;
+}
+
+/** Runs the CLI with argv (without node and script) and returns the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(mainHelp());
+    return name ? EXIT.ok : EXIT.usage;
+  }
+  const cmd = COMMANDS.find((c) => c.name === name);
+  try {
+    if (!cmd) throw new CliError(`unknown command "${name}" (commands: ${COMMANDS.map((c) => c.name).join(', ')})`, EXIT.usage);
+    const args = parseCommand(cmd, rest);
+    if (args.values.help) {
+      process.stdout.write(commandHelp(cmd));
+      return EXIT.ok;
+    }
+    return await cmd.run(args);
+  } catch (err) {
+    process.stderr.write(`dpconform: ${oneLine(err)}\n`);
+    if (process.env.DPCONFORM_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
+    return err instanceof CliError ? err.exitCode : isInputError(err) ? EXIT.usage : EXIT.failed;
+  }
+}
+
+function isInputError(err: unknown): boolean {
+  return err instanceof Error && (err.name === 'ManifestError' || err.name === 'FelixConfigError');
+}
+
+function oneLine(err: unknown): string {
+  if (err instanceof CommandError) return err.message;
+  const text = err instanceof Error ? err.message : String(err);
+  return text.split('\n')[0] ?? text;
+}

@@ -1,0 +1,89 @@
+/**
+ * Network-namespace primitives for the netns provider, batched so that a bring-up costs a few
+ * processes per node rather than one per setting.
+ */
+import { readdir } from 'node:fs/promises';
+import { run } from '../../sys/exec.ts';
+
+/** Runs many `ip` commands in one process, inside `netns` (or the root namespace when undefined). */
+export async function ipBatch(netns: string | undefined, lines: readonly string[]): Promise<void> {
+  if (lines.length === 0) return;
+  const argv = netns ? ['ip', '-n', netns, '-batch', '-'] : ['ip', '-batch', '-'];
+  await run(argv, { input: `${lines.join('\n')}\n` });
+}
+
+/** Creates named network namespaces (one process for all of them). */
+export async function createNetns(names: readonly string[]): Promise<void> {
+  // `netns add` only touches /run/netns, not the root namespace's interfaces or addresses.
+  await ipBatch(
+    undefined,
+    names.map((n) => `netns add ${n}`),
+  );
+}
+
+/** Lists named network namespaces. */
+export async function listNetns(): Promise<string[]> {
+  try {
+    return (await readdir('/run/netns')).sort();
+  } catch {
+    return [];
+  }
+}
+
+/** Pids of every process whose network namespace is `name`. */
+export async function netnsPids(name: string): Promise<number[]> {
+  const r = await run(['ip', 'netns', 'pids', name], { reject: false, timeoutMs: 10_000 });
+  return r.stdout
+    .split(/\s+/)
+    .filter((s) => /^\d+$/.test(s))
+    .map(Number);
+}
+
+/** Kills every process living in the namespaces, then deletes the namespaces (and so their links). */
+export async function deleteNetns(names: readonly string[]): Promise<void> {
+  const existing = new Set(await listNetns());
+  const present = names.filter((n) => existing.has(n));
+  if (present.length === 0) return;
+  const pids = (await Promise.all(present.map(netnsPids))).flat();
+  await killAll(pids);
+  // -force keeps going past a namespace that vanished meanwhile.
+  await run(['ip', '-force', '-batch', '-'], {
+    input: `${present.map((n) => `netns del ${n}`).join('\n')}\n`,
+    reject: false,
+  });
+}
+
+/** SIGTERM, a short grace, then SIGKILL for the survivors. */
+export async function killAll(pids: readonly number[]): Promise<void> {
+  const alive = (pid: number): boolean => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGTERM');
+    } catch {
+      // already gone
+    }
+  }
+  const deadline = Date.now() + 1500;
+  while (pids.some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  for (const pid of pids.filter(alive)) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+}
+
+/** Sets sysctls inside a namespace in one process (`/proc/sys/net` follows the caller's netns). */
+export async function sysctl(netns: string, settings: Readonly<Record<string, string | number>>): Promise<void> {
+  const pairs = Object.entries(settings).map(([k, v]) => `${k}=${v}`);
+  if (pairs.length === 0) return;
+  await run(['nsenter', `--net=/run/netns/${netns}`, '--', 'sysctl', '-q', '-w', ...pairs]);
+}
