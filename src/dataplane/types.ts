@@ -3,7 +3,7 @@
  * is driven by.
  */
 import type { NodeInfo } from '../cluster/types.ts';
-import type { ClusterModel } from '../k8s/model.ts';
+import type { ClusterModel, Protocol } from '../k8s/model.ts';
 
 /** Which dataplane programs a cluster's services and policy. */
 export type DataplaneMode = 'iptables' | 'bpf';
@@ -73,6 +73,19 @@ export interface SyncReport {
   durationMs: number;
 }
 
+/**
+ * One service frontend as the dataplane has it programmed on a node (read back from the kernel,
+ * not from the model), so a suite can prove that nothing stale is left.
+ */
+export interface Frontend {
+  node: string;
+  /** `ip`: a ClusterIP, VIP or external IP; `nodeport`: a port on every node address. */
+  kind: 'ip' | 'nodeport';
+  ip?: string;
+  port: number;
+  protocol: Protocol;
+}
+
 /** A dataplane: installed once on a cluster's nodes, then synced from the realised model. */
 export interface Dataplane {
   readonly mode: DataplaneMode;
@@ -80,6 +93,8 @@ export interface Dataplane {
   install(ctx: DataplaneContext): Promise<void>;
   /** Programs services (and later policy) to match the model; idempotent. */
   sync(model: ClusterModel): Promise<SyncReport>;
+  /** Every service frontend programmed on every node, read back from the kernel. */
+  listFrontends(): Promise<Frontend[]>;
   /** Reconnects to a dataplane an earlier process of the same run installed (the CLI's later commands). */
   resume?(ctx: DataplaneContext): Promise<void>;
   /** Removes everything the dataplane put on the nodes; safe to call on a half-installed cluster. */

@@ -4,7 +4,7 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { createDataplane } from '../../dataplane/factory.ts';
-import type { Dataplane, DataplaneContext, DataplaneMode, FelixSettings } from '../../dataplane/types.ts';
+import type { Dataplane, DataplaneContext, DataplaneMode, FelixSettings, Frontend } from '../../dataplane/types.ts';
 import type { ClusterModel, NodeState, PodState } from '../../k8s/model.ts';
 import { type RunOptions, type RunResult, run } from '../../sys/exec.ts';
 import type { AgentClient } from '../../workload/agent-client.ts';
@@ -139,6 +139,11 @@ export class NetnsCluster implements Cluster {
     return { settings: this.state.settings, warnings: this.state.warnings };
   }
 
+  /** Service frontends as the dataplane has them programmed on the nodes. */
+  frontends(): Promise<Frontend[]> {
+    return this.dataplane.listFrontends();
+  }
+
   /** Errors of the last sync (services that could not be programmed). */
   syncErrors(): string[] {
     return this.state.syncErrors;
@@ -175,12 +180,41 @@ export class NetnsCluster implements Cluster {
     await this.updateListeners(model, added);
     const { settings, warnings } = this.control.settings();
     this.state.warnings = warnings;
-    this.state.settings = settings;
+    if (JSON.stringify(settings) !== JSON.stringify(this.state.settings)) {
+      // A FelixConfiguration changed: bpfEnabled picks the dataplane, the other fields are read
+      // at install time, so the dataplane is put on again with the new settings.
+      this.state.settings = settings;
+      await this.reinstall(settings.bpfEnabled ? 'bpf' : 'iptables');
+    }
     const report = await this.dataplane.sync(model);
     this.state.syncErrors = report.errors;
     for (const e of report.errors) this.log(`dataplane: ${e}`);
     await this.routeExternalIps(model);
     await saveState(this.state);
+  }
+
+  /** Takes the current dataplane off the nodes and puts `mode` on, with the settings in force. */
+  private async reinstall(mode: DataplaneMode): Promise<void> {
+    await this.dataplane.uninstall();
+    this.dataplane = await createDataplane(mode);
+    this.state.dataplane = mode;
+    await saveState(this.state);
+    await this.dataplane.install(this.context());
+  }
+
+  /**
+   * Switches the cluster to another dataplane (the `bpfEnabled` switch): the old one is removed
+   * completely, the new one installed and programmed from the same objects.
+   */
+  async switchDataplane(mode: DataplaneMode): Promise<void> {
+    this.control.patchFelix({ bpfEnabled: mode === 'bpf' });
+    await this.reconcile();
+  }
+
+  /** Applies FelixConfiguration fields as a patch of `default` (the seed guide's `calicoctl patch`). */
+  async patchFelix(fields: Partial<FelixSettings>): Promise<void> {
+    this.control.patchFelix(fields);
+    await this.reconcile();
   }
 
   private async updateListeners(model: ClusterModel, fresh: readonly PodState[]): Promise<void> {

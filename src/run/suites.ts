@@ -1,0 +1,42 @@
+/**
+ * The conformance suites on disk and the choice of which to run.
+ */
+import { readdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+/** The folder holding one `<area>.test.ts` per area. */
+export const SUITES_DIR = fileURLToPath(new URL('../../suites', import.meta.url));
+
+/** Areas in the order a report lists them. */
+export const AREA_ORDER: readonly string[] = ['nodeport', 'loadbalancer', 'dsr', 'source-ip', 'policy', 'map-full', 'rollback'];
+
+/** The areas that have a suite file, in report order. */
+export function availableAreas(dir: string = SUITES_DIR): string[] {
+  const found = readdirSync(dir)
+    .filter((f) => f.endsWith('.test.ts'))
+    .map((f) => f.slice(0, -'.test.ts'.length));
+  const rank = (a: string) => {
+    const i = AREA_ORDER.indexOf(a);
+    return i < 0 ? AREA_ORDER.length : i;
+  };
+  return found.sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
+}
+
+/** Resolves `--suite a,b` against the suites there are; unknown names are an error naming them. */
+export function selectAreas(requested: string | undefined, available: readonly string[]): string[] {
+  if (requested === undefined || requested === '' || requested === 'all') return [...available];
+  const asked = requested
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  const unknown = asked.filter((a) => !available.includes(a));
+  if (unknown.length > 0) {
+    throw new Error(`unknown suite ${unknown.map((u) => `"${u}"`).join(', ')} (suites: ${available.join(', ')})`);
+  }
+  return available.filter((a) => asked.includes(a));
+}
+
+/** The file of an area's suite. */
+export function suiteFile(area: string, dir: string = SUITES_DIR): string {
+  return `${dir}/${area}.test.ts`;
+}
