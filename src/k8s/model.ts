@@ -65,6 +65,8 @@ export interface ServiceState {
   loadBalancerIP?: string;
   externalTrafficPolicy: 'Cluster' | 'Local';
   sessionAffinity: 'None' | 'ClientIP';
+  /** ClientIP affinity timeout (`sessionAffinityConfig.clientIP.timeoutSeconds`, default 10800); ClientIP only. */
+  sessionAffinityTimeoutSeconds?: number;
   selector?: Record<string, string>;
   ports: ServicePortState[];
 }
@@ -91,6 +93,11 @@ export interface EndpointPortState {
 export interface EndpointsState {
   namespace: string;
   serviceName: string;
+  /**
+   * One entry per (Service port, resolved target port) that has endpoints; a named targetPort
+   * can resolve to different numbers on different pods, giving several entries for one Service
+   * port. A Service port with no endpoints has no entry.
+   */
   ports: EndpointPortState[];
 }
 

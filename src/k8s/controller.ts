@@ -1,0 +1,52 @@
+/**
+ * The embedded control plane's reconcile: from the stored objects, the nodes and the previous
+ * model, the next model. Pure: the same inputs (and random source) give the same model.
+ */
+import { allocateServices } from './allocator.ts';
+import { endpointsOf } from './endpoints.ts';
+import type { ClusterModel, NodeState, PodState } from './model.ts';
+import { type Random, seededRandom } from './naming.ts';
+import { CLUSTER_CIDR, SERVICE_CIDR } from './ranges.ts';
+import { schedulePods } from './scheduler.ts';
+import type { ObjectStore } from './store.ts';
+
+/** What one reconcile produced. */
+export interface ReconcileResult {
+  model: ClusterModel;
+  /** Pods the new model has that the previous one did not. */
+  podsAdded: PodState[];
+  /** Pods of the previous model that are gone. */
+  podsRemoved: PodState[];
+  /** Objects that could not be realised (fully), one line each naming file, object and field. */
+  errors: string[];
+}
+
+/**
+ * Computes the model for the store's objects on these nodes, keeping what `previous` already
+ * realised wherever the objects still ask for it. Pod-name suffixes come from `rng`; without
+ * one they come from a fixed seed, so runs are reproducible.
+ */
+export function reconcile(
+  store: ObjectStore,
+  nodes: readonly NodeState[],
+  previous: ClusterModel | undefined,
+  rng: Random = seededRandom('dpconform'),
+): ReconcileResult {
+  const sortedNodes = [...nodes].sort((a, b) => a.index - b.index);
+  const plan = schedulePods(store.ofKind('Deployment'), sortedNodes, previous?.pods ?? [], rng);
+  const allocation = allocateServices(store.ofKind('Service'), previous?.services ?? []);
+  const endpoints = allocation.services.map((s) => endpointsOf(s, plan.pods));
+  return {
+    model: {
+      nodes: sortedNodes.map((n) => ({ ...n })),
+      pods: plan.pods,
+      services: allocation.services,
+      endpoints,
+      clusterCidr: CLUSTER_CIDR,
+      serviceCidr: SERVICE_CIDR,
+    },
+    podsAdded: plan.added,
+    podsRemoved: plan.removed,
+    errors: [...plan.errors, ...allocation.errors],
+  };
+}
