@@ -19,9 +19,17 @@ export interface Reconciled {
   errors: string[];
 }
 
+/** A batch refused because its Services could not be allocated; the message names file, object and field. */
+export class AllocationError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ManifestError';
+  }
+}
+
 /** Objects in, realised model out. */
 export class ControlPlane {
-  readonly #store: ObjectStore;
+  #store: ObjectStore;
 
   private constructor(store: ObjectStore) {
     this.#store = store;
@@ -44,9 +52,26 @@ export class ControlPlane {
     return this.#store.toJSON();
   }
 
-  /** Applies manifests (a path, YAML text or objects): all of them or, on any error, none. */
-  async apply(source: string | readonly unknown[]): Promise<string[]> {
-    return this.#store.apply(manifestsFrom(source)).warnings;
+  /**
+   * Applies manifests (a path, YAML text or objects): all of them or, on any error, none. Like an
+   * API server, a batch whose Services cannot be allocated (a nodePort or ClusterIP already
+   * taken) is refused whole; that is only known by reconciling, so the check runs one.
+   */
+  async apply(source: string | readonly unknown[], nodes: readonly NodeState[], previous: ClusterModel | undefined): Promise<string[]> {
+    const before = this.#store.toJSON();
+    const known = new Set(this.reconcile(nodes, previous).errors);
+    const warnings = this.#store.apply(manifestsFrom(source)).warnings;
+    const fresh = this.reconcile(nodes, previous).errors.filter((e) => !known.has(e));
+    if (fresh.length > 0) {
+      this.#restore(before);
+      throw new AllocationError(fresh[0]!);
+    }
+    return warnings;
+  }
+
+  #restore(snapshot: unknown): void {
+    const restored = ObjectStore.fromJSON(snapshot);
+    this.#store = restored;
   }
 
   /** Deletes the objects the manifests name. */

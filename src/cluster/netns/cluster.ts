@@ -150,7 +150,7 @@ export class NetnsCluster implements Cluster {
   }
 
   async apply(source: string | object[]): Promise<void> {
-    await this.control.apply(source);
+    await this.control.apply(source, this.nodeStates(), this.state.model);
     await this.reconcile();
   }
 
@@ -165,7 +165,8 @@ export class NetnsCluster implements Cluster {
 
   /** Realises the control plane's view: pods, listeners, dataplane, routes; then saves the state. */
   private async reconcile(): Promise<void> {
-    const { model, added, removed } = this.control.reconcile(this.nodeStates(), this.state.model);
+    const { model, added, removed, errors } = this.control.reconcile(this.nodeStates(), this.state.model);
+    for (const e of errors) this.log(`control plane: ${e}`);
     const t = this.state.topology;
     const removedInfo = removed.map((p) => podInfo(this.runId, p));
     await this.stopAgents(removedInfo.map(placeKeyOfPod));
