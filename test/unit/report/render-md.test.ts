@@ -1,0 +1,83 @@
+import { describe, expect, test } from 'vitest';
+import { mdBlock, mdCode, mdText, renderMarkdown } from '../../../src/report/render-md.ts';
+import { conformantRun, sampleRun } from './sample-run.ts';
+
+describe('escaping', () => {
+  test('inline text cannot become markup, HTML or a table border', () => {
+    expect(mdText('<b>*x*</b> | a_b [l](u) `c`')).toBe('\\<b\\>\\*x\\*\\</b\\> \\| a\\_b \\[l\\](u) \\`c\\`');
+    expect(mdText('a\nb & c')).toBe('a b &amp; c');
+    expect(mdText('bell\u0007')).toBe('bell\uFFFD');
+  });
+
+  test('code spans and blocks use a fence longer than any backtick run inside', () => {
+    expect(mdCode('a `b` c')).toBe('``a `b` c``');
+    expect(mdCode('`edge`')).toBe('`` `edge` ``');
+    expect(mdCode('x|y', true)).toBe('`x\\|y`');
+    expect(mdBlock(['```', 'inside'])).toBe('````text\n```\ninside\n````');
+  });
+});
+
+describe('renderMarkdown', () => {
+  const md = renderMarkdown(sampleRun());
+
+  test('starts with the verdict, then the summary matrix of area by mode', () => {
+    expect(md.split('\n')[0]).toBe('# dpconform conformance report: ❌ non-conformant');
+    const summary = md.slice(md.indexOf('## Summary'), md.indexOf('## Failures'));
+    expect(summary).toContain('| area | `bpf/Tunnel` | `bpf/DSR` | `iptables/Tunnel` |');
+    expect(summary).toContain(
+      '| **nodeport** | ✅ conformant 2/2, 1 skipped | ❌ non-conformant 1 failed | — |',
+    );
+    expect(summary).toContain('| **map-full** | ✅ conformant 1/1 | ⚠️ error 1 error | — |');
+    expect(summary).toContain('| **pass verdict** | ✅ conformant | ❌ non-conformant | ⚠️ error |');
+  });
+
+  test('sections come in order: summary, failures, all requirements, environment', () => {
+    const at = ['## Summary', '## Failures', '## All requirements', '## Environment'].map((h) =>
+      md.indexOf(h),
+    );
+    expect(at.every((i) => i > 0)).toBe(true);
+    expect([...at].sort((a, b) => a - b)).toEqual(at);
+  });
+
+  test('failures list non-conformant first, then errors and problems, with evidence', () => {
+    const failures = md.slice(md.indexOf('## Failures'), md.indexOf('## All requirements'));
+    expect(failures.startsWith('## Failures (4)')).toBe(true);
+    const order = ['❌ non-conformant — NP-002', '⚠️ error — MF-001', '⚠️ error — policy', '⚠️ error — run'].map(
+      (h) => failures.indexOf(h),
+    );
+    expect(order.every((i) => i > 0)).toBe(true);
+    expect([...order].sort((a, b) => a - b)).toEqual(order);
+    expect(failures).toContain('- **expected**: `source 172.18.0.2:30080`');
+    expect(failures).toContain('- **where**: `dpc-client eth0`');
+    expect(failures).toContain('IP 10.244.2.5.8080 > 172.18.0.100.41234: Flags [S.], seq 9, ack 2');
+  });
+
+  test('every requirement appears in the full list, skips with their reason', () => {
+    const all = md.slice(md.indexOf('## All requirements'), md.indexOf('## Environment'));
+    expect(all.match(/^\| [a-z-]+ \| \*\*[A-Z]+-\d+\*\*/gm)).toHaveLength(9);
+    expect(all).toMatch(/\| ⏭️ skipped \| 0ms \| kind not installed \\<script\\>/);
+  });
+
+  test('nothing from the run becomes raw HTML or breaks a table row', () => {
+    expect(md).not.toContain('<script>');
+    expect(md).not.toContain('\u0001');
+    for (const row of md.split('\n').filter((l) => l.startsWith('| nodeport | **NP-010**'))) {
+      expect(row.replaceAll('\\|', '').split('|')).toHaveLength(8);
+    }
+  });
+
+  test('the environment names kernel, features, tools and the bpf/ revision', () => {
+    const env = md.slice(md.indexOf('## Environment'));
+    expect(env).toContain('| kernel release | `6.8.0-45-generic` |');
+    expect(env).toContain('| helper bpf\\_redirect\\_neigh (sched\\_cls) | `no` |');
+    expect(env).toContain('| tcpdump | `missing` |');
+    expect(env).toContain('`0123456789abcdef0123456789abcdef01234567 (with uncommitted changes)`');
+    expect(env).toContain('| bpfDataIfacePattern | `^(en.*\\|eth.*\\|tunl0)$` |');
+  });
+
+  test('a conformant run says there are no failures', () => {
+    const ok = renderMarkdown(conformantRun());
+    expect(ok).toContain('# dpconform conformance report: ✅ conformant');
+    expect(ok).toContain('## Failures\n\nNone.');
+  });
+});
