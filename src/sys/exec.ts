@@ -205,7 +205,8 @@ export function start(argv: readonly string[], opts: StartOptions = {}): Started
     out += chunk.toString();
   });
   // A detached agent must not keep this process alive; teardown finds it by namespace.
-  if (opts.detached) (child as unknown as { unref(): void }).unref();
+  // execa's result promise has no unref(); the Node child process underneath does.
+  if (opts.detached) child.nodeChildProcess.unref();
   const exited = child.then((r) => ({
     argv: full,
     stdout: String(r.stdout ?? ''),

@@ -1,0 +1,271 @@
+/**
+ * The agent in real namespaces: two namespaces joined by a veth pair, an agent in each, probes
+ * across the link, and the bring-up time of six agents at once.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, readFile, rm, rmdir, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { run } from '../../../src/sys/exec.ts';
+import { type AgentHandle, startAgent, stopAgent } from '../../../src/workload/agent-process.ts';
+import type { ProbeRequest } from '../../../src/workload/types.ts';
+
+const tag = `dpc-t${randomBytes(3).toString('hex')}`;
+const nsA = `${tag}-a`;
+const nsB = `${tag}-b`;
+const IP_A = '10.250.0.1';
+const IP_B = '10.250.0.2';
+const CGROUP_ROOT = '/sys/fs/cgroup/unified';
+
+const namespaces: string[] = [];
+const agents: AgentHandle[] = [];
+const cgroups: string[] = [];
+let dir = '';
+let a: AgentHandle;
+let b: AgentHandle;
+
+async function addNetns(name: string): Promise<void> {
+  await run(['ip', 'netns', 'add', name]);
+  namespaces.push(name);
+  await run(['ip', '-n', name, 'link', 'set', 'lo', 'up']);
+}
+
+async function agentIn(netns: string, name: string, ports: number[], extra: { cgroup?: string } = {}) {
+  const h = await startAgent({
+    netns,
+    name,
+    socketPath: join(dir, `${name}.sock`),
+    logFile: join(dir, `${name}.log`),
+    ports,
+    ...extra,
+  });
+  agents.push(h);
+  return h;
+}
+
+const fromA = (r: Omit<ProbeRequest, 'host'> & { host?: string }) => a.client.probe({ host: IP_B, ...r });
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), `${tag}-`));
+  await addNetns(nsA);
+  await addNetns(nsB);
+  // Created inside the namespaces: the root namespace never holds either end.
+  await run(['ip', '-n', nsA, 'link', 'add', 'va', 'type', 'veth', 'peer', 'name', 'vb', 'netns', nsB]);
+  await run(['ip', '-n', nsA, 'addr', 'add', `${IP_A}/24`, 'dev', 'va']);
+  await run(['ip', '-n', nsB, 'addr', 'add', `${IP_B}/24`, 'dev', 'vb']);
+  await run(['ip', '-n', nsA, 'link', 'set', 'va', 'up']);
+  await run(['ip', '-n', nsB, 'link', 'set', 'vb', 'up']);
+  // A silent drop on port 9 in b, for tcp and udp timeouts.
+  await run(['iptables', '-A', 'INPUT', '-p', 'tcp', '--dport', '9', '-j', 'DROP'], { netns: nsB });
+  await run(['iptables', '-A', 'INPUT', '-p', 'udp', '--dport', '9', '-j', 'DROP'], { netns: nsB });
+  [a, b] = await Promise.all([agentIn(nsA, 'agent-a', [80]), agentIn(nsB, 'agent-b', [80, 8080])]);
+});
+
+afterAll(async () => {
+  await Promise.allSettled(agents.map((h) => stopAgent(h)));
+  for (const cg of cgroups) await rmdir(cg).catch((e: unknown) => console.error(`rmdir ${cg}: ${String(e)}`));
+  for (const ns of namespaces) {
+    await run(['ip', 'netns', 'del', ns], { reject: false });
+  }
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+describe('echo server and probes across a veth pair', () => {
+  it('answers /ready with name, pid and ports', async () => {
+    expect(await b.client.ready()).toEqual({ name: 'agent-b', pid: b.pid, listening: [80, 8080] });
+  });
+
+  it('HTTP /hostname names the agent that answered', async () => {
+    const r = await fromA({ kind: 'http', port: 80, path: '/hostname' });
+    expect(r).toMatchObject({ ok: true, status: 200, body: 'agent-b', target: `${IP_B}:80` });
+    expect(r.connectMs).toBeGreaterThan(0);
+    expect(r.totalMs).toBeGreaterThanOrEqual(r.connectMs!);
+  });
+
+  it('HTTP /clientip shows the address and port the probe used', async () => {
+    const chosen = await fromA({ kind: 'http', port: 80, path: '/clientip', sourcePort: 40123 });
+    expect(chosen).toMatchObject({ ok: true, body: `${IP_A}:40123`, localAddress: IP_A, localPort: 40123 });
+    const free = await fromA({ kind: 'http', port: 80, path: '/clientip' });
+    expect(free.body).toBe(`${IP_A}:${free.localPort}`);
+  });
+
+  it('makes a new connection for every HTTP probe', async () => {
+    const rs = await a.client.probes(
+      Array.from({ length: 5 }, () => ({ kind: 'http' as const, host: IP_B, port: 80, path: '/clientip' })),
+      1,
+    );
+    expect(new Set(rs.map((r) => r.body)).size).toBe(5);
+  });
+
+  it('HTTP /echo returns the message', async () => {
+    const r = await fromA({ kind: 'http', port: 8080, path: '/echo?msg=hello%20world' });
+    expect(r.body).toBe('hello world');
+  });
+
+  it('HTTP /size delivers a large body whole', async () => {
+    const n = 3_000_000;
+    const r = await fromA({ kind: 'http', port: 80, path: `/size?bytes=${n}`, timeoutMs: 10_000 });
+    expect(r.ok).toBe(true);
+    expect(r.body?.length).toBe(n);
+    expect(r.body?.slice(0, 3)).toBe('abc');
+    expect(r.body?.at(-1)).toBe(String.fromCharCode(97 + ((n - 1) % 26)));
+  });
+
+  it('UDP echo answers hostname, echo and clientip', async () => {
+    expect((await fromA({ kind: 'udp', port: 8080, payload: 'hostname' })).body).toBe('agent-b');
+    expect((await fromA({ kind: 'udp', port: 8080, payload: 'echo abc' })).body).toBe('abc');
+    const ip = await fromA({ kind: 'udp', port: 80, sourcePort: 40124 });
+    expect(ip).toMatchObject({ ok: true, body: `${IP_A}:40124`, localAddress: IP_A, localPort: 40124 });
+  });
+
+  it('TCP probe connects and reads what the server sends', async () => {
+    const bare = await fromA({ kind: 'tcp', port: 80, sourcePort: 40125 });
+    expect(bare).toMatchObject({ ok: true, localAddress: IP_A, localPort: 40125 });
+    expect(bare.readEnd).toBeUndefined();
+    const req = 'GET /hostname HTTP/1.1\r\nHost: b\r\n\r\n';
+    const r = await fromA({ kind: 'tcp', port: 80, payload: req });
+    expect(r).toMatchObject({ ok: true, readEnd: 'peer-closed' });
+    expect(r.body).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*\r\n\r\nagent-b$/);
+  });
+
+  it.each(['tcp', 'http', 'udp'] as const)('a closed port gives refused (%s)', async (kind) => {
+    const r = await fromA({ kind, port: 81 });
+    expect(r).toMatchObject({ ok: false, error: 'refused' });
+    expect(r.errorMessage).toContain('ECONNREFUSED');
+  });
+
+  it.each(['tcp', 'http', 'udp'] as const)(
+    'a silent drop gives timeout within the bound (%s)',
+    async (kind) => {
+      const r = await fromA({ kind, port: 9, timeoutMs: 400 });
+      expect(r).toMatchObject({ ok: false, error: 'timeout' });
+      expect(r.totalMs).toBeGreaterThanOrEqual(390);
+      expect(r.totalMs).toBeLessThan(900);
+    },
+  );
+
+  it('an unreachable address gives unreachable or timeout, never ok', async () => {
+    // 10.250.0.3 is on the link but nobody has it: ARP fails, the kernel reports EHOSTUNREACH.
+    const r = await fromA({ kind: 'tcp', port: 80, host: '10.250.0.3', timeoutMs: 4000 });
+    expect(r.ok).toBe(false);
+    expect(r.error).toBe('unreachable');
+  });
+
+  it('listen is idempotent and unlisten closes the port', async () => {
+    await b.client.listen([8081]);
+    expect((await b.client.listen([8081, 80])).listening).toEqual([80, 8080, 8081]);
+    expect((await fromA({ kind: 'http', port: 8081, path: '/hostname' })).body).toBe('agent-b');
+    expect((await b.client.unlisten([8081])).listening).toEqual([80, 8080]);
+    expect((await fromA({ kind: 'http', port: 8081 })).error).toBe('refused');
+    expect((await fromA({ kind: 'udp', port: 8081 })).error).toBe('refused');
+  });
+
+  it('rejects a bad probe request with the field it disliked', async () => {
+    await expect(a.client.probe({ kind: 'tcp', host: IP_B, port: 0 })).rejects.toThrow(
+      /agent agent-a \(.*agent-a\.sock\): POST \/probe: HTTP 400: port must be/,
+    );
+  });
+});
+
+describe('streams', () => {
+  it('counts requests on one long-lived connection', async () => {
+    await a.client.streamStart({ id: 's1', host: IP_B, port: 80, intervalMs: 50 });
+    await new Promise((r) => setTimeout(r, 600));
+    const mid = await a.client.streamGet('s1');
+    expect(mid.running).toBe(true);
+    expect(mid.ok).toBeGreaterThanOrEqual(8);
+    const end = await a.client.streamStop('s1');
+    expect(end).toMatchObject({ running: false, endReason: 'stopped', failed: 0, connections: 1 });
+    expect(end).toMatchObject({ connectionsLost: 0, reset: false, bodies: ['agent-b'] });
+    expect(end.ok).toBe(end.sent);
+    expect(end.samples).toHaveLength(end.sent);
+    expect(end.longestGapMs).toBeLessThan(500);
+    await expect(a.client.streamGet('s1')).rejects.toThrow(/HTTP 404/);
+  });
+
+  /** Runs a stream to b:port, drops its connection on the server side, serves the port again. */
+  async function dropMidStream(id: string, port: number, reconnect: boolean) {
+    await b.client.listen([port]);
+    await a.client.streamStart({ id, host: IP_B, port, intervalMs: 30, reconnect });
+    await new Promise((r) => setTimeout(r, 200));
+    const before = await a.client.streamGet(id);
+    await b.client.unlisten([port]);
+    await new Promise((r) => setTimeout(r, 100));
+    await b.client.listen([port]);
+    await new Promise((r) => setTimeout(r, 300));
+    const after = await a.client.streamStop(id);
+    await b.client.unlisten([port]);
+    return { before, after };
+  }
+
+  it('notices a connection the server drops and does not reconnect by default', async () => {
+    const { before, after } = await dropMidStream('s2', 8082, false);
+    expect(before).toMatchObject({ connections: 1, connectionsLost: 0, failed: 0 });
+    expect(before.ok).toBeGreaterThan(0);
+    expect(after).toMatchObject({ connections: 1, connectionsLost: 1 });
+    // Nothing succeeds after the loss, although the port answers again.
+    expect(after.ok).toBeLessThanOrEqual(before.ok + 1);
+    expect(after.failed).toBeGreaterThan(5);
+    expect(after.longestGapMs).toBeGreaterThanOrEqual(350);
+    expect(after.lastError).toBeDefined();
+  });
+
+  it('opens a new connection after a loss when asked to', async () => {
+    const { before, after } = await dropMidStream('s2r', 8083, true);
+    expect(after.connections).toBe(2);
+    expect(after.connectionsLost).toBe(1);
+    expect(after.ok).toBeGreaterThan(before.ok + 3);
+    expect(after.localPort).toBeDefined();
+  });
+
+  it('ends by itself after maxDurationMs', async () => {
+    await a.client.streamStart({ id: 's3', host: IP_B, port: 80, intervalMs: 20, maxDurationMs: 150 });
+    await new Promise((r) => setTimeout(r, 400));
+    const rec = await a.client.streamGet('s3');
+    expect(rec).toMatchObject({ running: false, endReason: 'max-duration' });
+    expect(rec.durationMs).toBeLessThan(300);
+    await a.client.streamStop('s3');
+  });
+});
+
+describe('agent processes', () => {
+  it('starts six agents in parallel quickly', async () => {
+    const names = Array.from({ length: 6 }, (_, i) => `${tag}-p${i}`);
+    await Promise.all(names.map(addNetns));
+    const t0 = performance.now();
+    const six = await Promise.all(names.map((ns, i) => agentIn(ns, `pod-${i}`, [80, 8080])));
+    const ms = performance.now() - t0;
+    console.log(`six agents ready in ${ms.toFixed(0)} ms`);
+    expect(new Set(six.map((h) => h.pid)).size).toBe(6);
+    expect(ms).toBeLessThan(3000);
+  });
+
+  it('moves itself into the given cgroup', async () => {
+    const cg = join(CGROUP_ROOT, `${tag}-node`);
+    await mkdir(cg);
+    cgroups.push(cg);
+    const h = await agentIn(nsA, 'in-cgroup', [], { cgroup: cg });
+    const procs = (await readFile(join(cg, 'cgroup.procs'), 'utf8')).split('\n');
+    expect(procs).toContain(String(h.pid));
+    await stopAgent(h);
+  });
+
+  it('fails to start with the log tail when a port is taken', async () => {
+    await expect(agentIn(nsB, 'clash', [80])).rejects.toThrow(/exited 1 before it was ready[\s\S]*port 80/);
+  });
+
+  it('stops on shutdown and on SIGTERM, removing its socket', async () => {
+    const one = await agentIn(nsA, 'stop-one', []);
+    await stopAgent(one);
+    await expect(stat(one.socketPath)).rejects.toThrow(/ENOENT/);
+    expect(() => process.kill(one.pid, 0)).toThrow();
+
+    const two = await agentIn(nsA, 'stop-two', []);
+    process.kill(two.pid, 'SIGTERM');
+    const r = await two.process!.exited;
+    expect(r.exitCode).toBe(0);
+    await expect(stat(two.socketPath)).rejects.toThrow(/ENOENT/);
+    await two.client.close();
+  });
+});
