@@ -3,6 +3,8 @@
  * Argv arrays only, a timeout on every call, cancellation, and one error type that can be
  * pasted back into a shell.
  */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
 import { execa, type ResultPromise } from 'execa';
 
 /** Default time limit for one command, long enough for clang on a loaded 2-core machine. */
@@ -186,6 +188,7 @@ export interface StartOptions extends Omit<RunOptions, 'timeoutMs' | 'reject'> {
 /** Starts a long-lived process; its lifetime is the caller's to manage. */
 export function start(argv: readonly string[], opts: StartOptions = {}): Started {
   const full = fullArgv(argv, opts);
+  if (opts.detached) return startDetached(full, opts);
   const [file, ...args] = full as [string, ...string[]];
   const started = performance.now();
   let out = '';
@@ -195,7 +198,6 @@ export function start(argv: readonly string[], opts: StartOptions = {}): Started
     env: opts.env,
     cwd: opts.cwd,
     input: opts.input,
-    detached: opts.detached ?? false,
     stdout: opts.logFile ? { file: opts.logFile, append: true } : 'pipe',
     stderr: opts.logFile ? { file: opts.logFile, append: true } : 'pipe',
     stdin: opts.input === undefined ? 'ignore' : 'pipe',
@@ -204,9 +206,6 @@ export function start(argv: readonly string[], opts: StartOptions = {}): Started
   child.stdout?.on('data', (chunk: Buffer) => {
     out += chunk.toString();
   });
-  // A detached agent must not keep this process alive; teardown finds it by namespace.
-  // execa's result promise has no unref(); the Node child process underneath does.
-  if (opts.detached) child.nodeChildProcess.unref();
   const exited = child.then((r) => ({
     argv: full,
     stdout: String(r.stdout ?? ''),
@@ -223,6 +222,54 @@ export function start(argv: readonly string[], opts: StartOptions = {}): Started
     argv: full,
     exited,
     output: () => out,
+    async stop(signal = 'SIGTERM', graceMs = 2000) {
+      child.kill(signal);
+      const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+      try {
+        return await exited;
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+  };
+}
+
+/**
+ * A process that outlives this one (an agent left running by `dpconform up`): its own session,
+ * output straight to a file descriptor of its own, and nothing of ours holding it, so this
+ * process can exit while it runs on.
+ */
+function startDetached(full: string[], opts: StartOptions): Started {
+  const [file, ...args] = full as [string, ...string[]];
+  const started = performance.now();
+  const fd = opts.logFile ? openSync(opts.logFile, 'a') : 'ignore';
+  let child: ChildProcess;
+  try {
+    child = spawn(file, args, {
+      detached: true,
+      stdio: ['ignore', fd, fd],
+      env: opts.env ? { ...process.env, ...opts.env } : process.env,
+      cwd: opts.cwd,
+    });
+  } finally {
+    if (typeof fd === 'number') closeSync(fd);
+  }
+  const pid = child.pid;
+  if (pid === undefined) throw new CommandError({ argv: full, stderr: 'process did not start' });
+  child.unref();
+  const exited = new Promise<RunResult>((resolve) => {
+    child.once('exit', (code, signal) =>
+      resolve({ argv: full, stdout: '', stderr: signal ?? '', exitCode: code ?? -1, durationMs: performance.now() - started }),
+    );
+    child.once('error', (err) =>
+      resolve({ argv: full, stdout: '', stderr: err.message, exitCode: -1, durationMs: performance.now() - started }),
+    );
+  });
+  return {
+    pid,
+    argv: full,
+    exited,
+    output: () => '',
     async stop(signal = 'SIGTERM', graceMs = 2000) {
       child.kill(signal);
       const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
