@@ -26,13 +26,25 @@ function vipOf(name: string): string {
 describe('loadbalancer', () => {
   it('LB-001: an external client reaches a LoadBalancer VIP', async (ctx) => {
     const vip = vipOf('echo-lb');
-    await expectAnswer(ctx, c, 'client', { kind: 'http', host: vip, port: 80, path: '/hostname' }, `VIP ${vip}:80`);
+    await expectAnswer(
+      ctx,
+      c,
+      'client',
+      { kind: 'http', host: vip, port: 80, path: '/hostname' },
+      `VIP ${vip}:80`,
+    );
   });
 
   it('LB-002: every port of a LoadBalancer Service answers on the VIP', async (ctx) => {
     const svc = service(c, 'echo-lb');
     for (const p of svc.ports) {
-      await expectAnswer(ctx, c, 'client', { kind: 'http', host: vipOf('echo-lb'), port: p.port, path: '/hostname' }, `VIP port ${p.name} ${p.port}`);
+      await expectAnswer(
+        ctx,
+        c,
+        'client',
+        { kind: 'http', host: vipOf('echo-lb'), port: p.port, path: '/hostname' },
+        `VIP port ${p.name} ${p.port}`,
+      );
     }
   });
 
@@ -44,7 +56,13 @@ describe('loadbalancer', () => {
     try {
       for (const node of withBackend) {
         await c.routeVia(vip, [node.name]);
-        await expectAnswer(ctx, c, 'client', { kind: 'http', host: vip, port: 80, path: '/hostname' }, `VIP ${vip} via ${node.name}`);
+        await expectAnswer(
+          ctx,
+          c,
+          'client',
+          { kind: 'http', host: vip, port: 80, path: '/hostname' },
+          `VIP ${vip} via ${node.name}`,
+        );
       }
       for (const node of without) {
         await c.routeVia(vip, [node.name]);
@@ -71,28 +89,70 @@ describe('loadbalancer', () => {
     try {
       await c.apply([morphService(name, 'ClusterIP', nodePort)]);
       const clusterIP = service(c, name).clusterIP;
-      await expectAnswer(ctx, c, from, { kind: 'http', host: clusterIP, port: 80, path: '/hostname' }, `ClusterIP ${clusterIP}`);
+      await expectAnswer(
+        ctx,
+        c,
+        from,
+        { kind: 'http', host: clusterIP, port: 80, path: '/hostname' },
+        `ClusterIP ${clusterIP}`,
+      );
 
       await c.apply([morphService(name, 'NodePort', nodePort)]);
       if (nodePortOf(service(c, name)) !== nodePort) throw new Error('nodePort not honoured');
-      await expectAnswer(ctx, c, 'client', { kind: 'http', host: node.ip, port: nodePort, path: '/hostname' }, `NodePort ${node.ip}:${nodePort}`);
+      await expectAnswer(
+        ctx,
+        c,
+        'client',
+        { kind: 'http', host: node.ip, port: nodePort, path: '/hostname' },
+        `NodePort ${node.ip}:${nodePort}`,
+      );
 
       await c.apply([morphService(name, 'LoadBalancer', nodePort)]);
       const vip = vipOf(name);
-      await expectAnswer(ctx, c, 'client', { kind: 'http', host: vip, port: 80, path: '/hostname' }, `VIP ${vip}`);
+      await expectAnswer(
+        ctx,
+        c,
+        'client',
+        { kind: 'http', host: vip, port: 80, path: '/hostname' },
+        `VIP ${vip}`,
+      );
       // Keep the client's route to the old VIP so that a stale frontend would still be reached.
       await c.routeVia(vip, [node.name]);
 
       await c.apply([morphService(name, 'ClusterIP', nodePort)]);
-      await expectAnswer(ctx, c, from, { kind: 'http', host: clusterIP, port: 80, path: '/hostname' }, `ClusterIP ${clusterIP} after the round trip`);
-      await expectNoAnswer(ctx, c, 'client', { kind: 'tcp', host: node.ip, port: nodePort, timeoutMs: 1000 }, ['refused', 'timeout'], `old NodePort ${node.ip}:${nodePort}`);
-      await expectNoAnswer(ctx, c, 'client', { kind: 'tcp', host: vip, port: 80, timeoutMs: 1000 }, ['refused', 'timeout', 'unreachable'], `old VIP ${vip} via ${node.name}`);
+      await expectAnswer(
+        ctx,
+        c,
+        from,
+        { kind: 'http', host: clusterIP, port: 80, path: '/hostname' },
+        `ClusterIP ${clusterIP} after the round trip`,
+      );
+      await expectNoAnswer(
+        ctx,
+        c,
+        'client',
+        { kind: 'tcp', host: node.ip, port: nodePort, timeoutMs: 1000 },
+        ['refused', 'timeout'],
+        `old NodePort ${node.ip}:${nodePort}`,
+      );
+      await expectNoAnswer(
+        ctx,
+        c,
+        'client',
+        { kind: 'tcp', host: vip, port: 80, timeoutMs: 1000 },
+        ['refused', 'timeout', 'unreachable'],
+        `old VIP ${vip} via ${node.name}`,
+      );
       await c.routeVia(vip, undefined);
 
       const stale = (await c.frontends()).filter(
         (f) => (f.port === nodePort && f.kind === 'nodeport') || f.ip === vip,
       );
-      recordEvidence(ctx, { kind: 'text', label: 'frontends for the old NodePort or VIP', text: stale.map((f) => JSON.stringify(f)).join('\n') || 'none' });
+      recordEvidence(ctx, {
+        kind: 'text',
+        label: 'frontends for the old NodePort or VIP',
+        text: stale.map((f) => JSON.stringify(f)).join('\n') || 'none',
+      });
       if (stale.length > 0) {
         throw new ConformanceFailure('stale frontends remain after the Service went back to ClusterIP', {
           expected: `no frontend for nodePort ${nodePort} or VIP ${vip}`,

@@ -27,7 +27,12 @@ type SkipContext = EvidenceTarget & { skip: (note: string) => never };
  * iptables mode must show kube-proxy's SNAT to the entry node, and is then skipped as the mode's
  * documented difference.
  */
-async function expectClusterPolicySource(ctx: SkipContext, req: ProbeRequest, entryNode: string, where: string): Promise<void> {
+async function expectClusterPolicySource(
+  ctx: SkipContext,
+  req: ProbeRequest,
+  entryNode: string,
+  where: string,
+): Promise<void> {
   const client = c.topology().clients[0]!;
   const seen = await expectAnswer(ctx, c, client.name, req, where);
   if (c.dataplaneMode() === 'bpf') {
@@ -36,13 +41,18 @@ async function expectClusterPolicySource(ctx: SkipContext, req: ProbeRequest, en
   }
   const entry = c.topology().nodes.find((n) => n.name === entryNode)!;
   if (addressOf(seen) !== entry.ip) {
-    throw new ConformanceFailure('iptables mode should SNAT externalTrafficPolicy Cluster traffic as kube-proxy does', {
-      expected: `source ${entry.ip} (the entry node, kube-proxy MASQUERADE)`,
-      seen: `source ${addressOf(seen)}`,
-      where,
-    });
+    throw new ConformanceFailure(
+      'iptables mode should SNAT externalTrafficPolicy Cluster traffic as kube-proxy does',
+      {
+        expected: `source ${entry.ip} (the entry node, kube-proxy MASQUERADE)`,
+        seen: `source ${addressOf(seen)}`,
+        where,
+      },
+    );
   }
-  ctx.skip(`iptables mode: kube-proxy SNATs externalTrafficPolicy Cluster traffic (the backend saw ${entry.ip}, not ${client.ip}); the source-IP requirement is eBPF mode's`);
+  ctx.skip(
+    `iptables mode: kube-proxy SNATs externalTrafficPolicy Cluster traffic (the backend saw ${entry.ip}, not ${client.ip}); the source-IP requirement is eBPF mode's`,
+  );
 }
 
 describe('source-ip', () => {
@@ -51,7 +61,13 @@ describe('source-ip', () => {
     const node = splitNodes(c, svc).withBackend[0]!;
     const client = c.topology().clients[0]!;
     const where = `${node.name} ${node.ip}:${nodePortOf(svc)} (eTP Local)`;
-    const seen = await expectAnswer(ctx, c, client.name, { kind: 'http', host: node.ip, port: nodePortOf(svc), path: '/clientip' }, where);
+    const seen = await expectAnswer(
+      ctx,
+      c,
+      client.name,
+      { kind: 'http', host: node.ip, port: nodePortOf(svc), path: '/clientip' },
+      where,
+    );
     expectSource(seen, client.ip, 'NodePort eTP Local', where);
   });
 
@@ -61,7 +77,12 @@ describe('source-ip', () => {
     if (without.length === 0) ctx.skip('needs a node without the backend');
     const entry = without[0]!;
     const port = nodePortOf(svc, 'http');
-    await expectClusterPolicySource(ctx, { kind: 'http', host: entry.ip, port, path: '/clientip' }, entry.name, `${entry.name} ${entry.ip}:${port} (eTP Cluster, remote backend)`);
+    await expectClusterPolicySource(
+      ctx,
+      { kind: 'http', host: entry.ip, port, path: '/clientip' },
+      entry.name,
+      `${entry.name} ${entry.ip}:${port} (eTP Cluster, remote backend)`,
+    );
   });
 
   it('SIP-003: a LoadBalancer VIP keeps the client address', async (ctx) => {
@@ -72,7 +93,12 @@ describe('source-ip', () => {
     const vip = lb.loadBalancerIP!;
     await c.routeVia(vip, [entry.name]);
     try {
-      await expectClusterPolicySource(ctx, { kind: 'http', host: vip, port: 80, path: '/clientip' }, entry.name, `VIP ${vip}:80 via ${entry.name}`);
+      await expectClusterPolicySource(
+        ctx,
+        { kind: 'http', host: vip, port: 80, path: '/clientip' },
+        entry.name,
+        `VIP ${vip}:80 via ${entry.name}`,
+      );
     } finally {
       await c.routeVia(vip, undefined);
     }
@@ -82,7 +108,13 @@ describe('source-ip', () => {
     const svc = service(c, 'echo-clusterip');
     for (const pod of c.topology().pods.filter((p) => p.labels.app === 'solo')) {
       const where = `${pod.namespace}/${pod.name} -> ${svc.clusterIP}:80`;
-      const seen = await expectAnswer(ctx, c, `${pod.namespace}/${pod.name}`, { kind: 'http', host: svc.clusterIP, port: 80, path: '/clientip' }, where);
+      const seen = await expectAnswer(
+        ctx,
+        c,
+        `${pod.namespace}/${pod.name}`,
+        { kind: 'http', host: svc.clusterIP, port: 80, path: '/clientip' },
+        where,
+      );
       expectSource(seen, pod.ip, 'ClusterIP from a pod', where);
     }
   });
@@ -93,6 +125,11 @@ describe('source-ip', () => {
     if (without.length === 0) ctx.skip('needs a node without the backend');
     const entry = without[0]!;
     const port = nodePortOf(svc, 'udp');
-    await expectClusterPolicySource(ctx, { kind: 'udp', host: entry.ip, port, payload: 'clientip' }, entry.name, `${entry.name} ${entry.ip}:${port}/UDP (eTP Cluster, remote backend)`);
+    await expectClusterPolicySource(
+      ctx,
+      { kind: 'udp', host: entry.ip, port, payload: 'clientip' },
+      entry.name,
+      `${entry.name} ${entry.ip}:${port}/UDP (eTP Cluster, remote backend)`,
+    );
   });
 });

@@ -88,7 +88,10 @@ export function parseCommand(cmd: Command, argv: string[]): Parsed {
       strict: true,
     });
     if (!cmd.positionals && positionals.length > 0 && !(values as Record<string, unknown>).help) {
-      throw new CliError(`${cmd.name}: unexpected argument "${positionals[0]}" (see dpconform ${cmd.name} --help)`, EXIT.usage);
+      throw new CliError(
+        `${cmd.name}: unexpected argument "${positionals[0]}" (see dpconform ${cmd.name} --help)`,
+        EXIT.usage,
+      );
     }
     return { values: values as Parsed['values'], positionals, rest };
   } catch (err) {

@@ -20,7 +20,14 @@ export function formatTopology(t: Topology): string {
   const rows: string[][] = [
     ...t.nodes.map((n) => ['node', n.name, n.netns, n.iface, n.ip, n.podCidr]),
     ...t.clients.map((c) => ['client', c.name, c.netns, c.iface, c.ip, '']),
-    ...t.pods.map((p) => ['pod', `${p.namespace}/${p.name}`, p.netns, `${p.iface} (${p.hostIface} on ${p.nodeName})`, p.ip, '']),
+    ...t.pods.map((p) => [
+      'pod',
+      `${p.namespace}/${p.name}`,
+      p.netns,
+      `${p.iface} (${p.hostIface} on ${p.nodeName})`,
+      p.ip,
+      '',
+    ]),
   ];
   return [
     `run ${t.runId} (provider ${t.provider}, fabric namespace ${t.fabricNetns ?? '-'})`,

@@ -24,7 +24,11 @@ export async function main(argv: string[]): Promise<number> {
   }
   const cmd = COMMANDS.find((c) => c.name === name);
   try {
-    if (!cmd) throw new CliError(`unknown command "${name}" (commands: ${COMMANDS.map((c) => c.name).join(', ')})`, EXIT.usage);
+    if (!cmd)
+      throw new CliError(
+        `unknown command "${name}" (commands: ${COMMANDS.map((c) => c.name).join(', ')})`,
+        EXIT.usage,
+      );
     const args = parseCommand(cmd, rest);
     if (args.values.help) {
       process.stdout.write(commandHelp(cmd));

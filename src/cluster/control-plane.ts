@@ -57,7 +57,11 @@ export class ControlPlane {
    * API server, a batch whose Services cannot be allocated (a nodePort or ClusterIP already
    * taken) is refused whole; that is only known by reconciling, so the check runs one.
    */
-  async apply(source: string | readonly unknown[], nodes: readonly NodeState[], previous: ClusterModel | undefined): Promise<string[]> {
+  async apply(
+    source: string | readonly unknown[],
+    nodes: readonly NodeState[],
+    previous: ClusterModel | undefined,
+  ): Promise<string[]> {
     const before = this.#store.toJSON();
     const known = new Set(this.reconcile(nodes, previous).errors);
     const warnings = this.#store.apply(manifestsFrom(source)).warnings;
@@ -87,7 +91,12 @@ export class ControlPlane {
     const current = this.#store.get('FelixConfiguration', undefined, 'default');
     const spec = { ...((current?.object.spec as Record<string, unknown> | undefined) ?? {}), ...fields };
     const metadata = { name: 'default' };
-    this.#store.apply(manifestsFromObjects([{ apiVersion: FELIX_API, kind: 'FelixConfiguration', metadata, spec }], '<patch>'));
+    this.#store.apply(
+      manifestsFromObjects(
+        [{ apiVersion: FELIX_API, kind: 'FelixConfiguration', metadata, spec }],
+        '<patch>',
+      ),
+    );
   }
 
   /** The settings in force and the warnings about fields this dataplane does not implement. */

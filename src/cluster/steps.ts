@@ -26,7 +26,10 @@ export class StepError extends Error {
  * Runs the steps in order. On failure undoes the completed ones in reverse and throws a
  * {@link StepError}; undo failures are reported through `log` rather than hiding the first error.
  */
-export async function runSteps(steps: readonly Step[], log: (line: string) => void = () => {}): Promise<void> {
+export async function runSteps(
+  steps: readonly Step[],
+  log: (line: string) => void = () => {},
+): Promise<void> {
   const done: Step[] = [];
   for (const step of steps) {
     try {

@@ -4,8 +4,8 @@
  */
 import { fileURLToPath } from 'node:url';
 import { startVitest } from 'vitest/node';
-import { NetnsCluster } from '../cluster/netns/cluster.ts';
 import { newRunId } from '../cluster/netns/address-plan.ts';
+import { NetnsCluster } from '../cluster/netns/cluster.ts';
 import { buildBpf, mapSizesFrom } from '../dataplane/bpf/build.ts';
 import { DEFAULT_FELIX_SETTINGS } from '../dataplane/types.ts';
 import { probeEnvironment } from '../report/environment.ts';

@@ -8,7 +8,15 @@ import { fileURLToPath } from 'node:url';
 export const SUITES_DIR = fileURLToPath(new URL('../../suites', import.meta.url));
 
 /** Areas in the order a report lists them. */
-export const AREA_ORDER: readonly string[] = ['nodeport', 'loadbalancer', 'dsr', 'source-ip', 'policy', 'map-full', 'rollback'];
+export const AREA_ORDER: readonly string[] = [
+  'nodeport',
+  'loadbalancer',
+  'dsr',
+  'source-ip',
+  'policy',
+  'map-full',
+  'rollback',
+];
 
 /** The areas that have a suite file, in report order. */
 export function availableAreas(dir: string = SUITES_DIR): string[] {
@@ -31,7 +39,9 @@ export function selectAreas(requested: string | undefined, available: readonly s
     .filter(Boolean);
   const unknown = asked.filter((a) => !available.includes(a));
   if (unknown.length > 0) {
-    throw new Error(`unknown suite ${unknown.map((u) => `"${u}"`).join(', ')} (suites: ${available.join(', ')})`);
+    throw new Error(
+      `unknown suite ${unknown.map((u) => `"${u}"`).join(', ')} (suites: ${available.join(', ')})`,
+    );
   }
   return available.filter((a) => asked.includes(a));
 }

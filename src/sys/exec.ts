@@ -259,10 +259,22 @@ function startDetached(full: string[], opts: StartOptions): Started {
   child.unref();
   const exited = new Promise<RunResult>((resolve) => {
     child.once('exit', (code, signal) =>
-      resolve({ argv: full, stdout: '', stderr: signal ?? '', exitCode: code ?? -1, durationMs: performance.now() - started }),
+      resolve({
+        argv: full,
+        stdout: '',
+        stderr: signal ?? '',
+        exitCode: code ?? -1,
+        durationMs: performance.now() - started,
+      }),
     );
     child.once('error', (err) =>
-      resolve({ argv: full, stdout: '', stderr: err.message, exitCode: -1, durationMs: performance.now() - started }),
+      resolve({
+        argv: full,
+        stdout: '',
+        stderr: err.message,
+        exitCode: -1,
+        durationMs: performance.now() - started,
+      }),
     );
   });
   return {

@@ -3,14 +3,20 @@
  * as evidence, and failing with what was expected, what was seen and where to look.
  */
 import type { NetnsCluster } from '../../src/cluster/netns/cluster.ts';
-import { ConformanceFailure, echoEvidence, type EvidenceTarget, recordEvidence } from '../../src/report/evidence.ts';
+import {
+  ConformanceFailure,
+  type EvidenceTarget,
+  echoEvidence,
+  recordEvidence,
+} from '../../src/report/evidence.ts';
 import type { ProbeErrorKind, ProbeRequest, ProbeResult } from '../../src/workload/types.ts';
 
 /** How long a refusal may take to count as "at once". */
 export const REFUSE_WITHIN_MS = 1000;
 
 function describeResult(r: ProbeResult): string {
-  if (r.ok) return `answered${r.status !== undefined ? ` HTTP ${r.status}` : ''} "${(r.body ?? '').trim().slice(0, 80)}" in ${r.totalMs.toFixed(0)} ms`;
+  if (r.ok)
+    return `answered${r.status !== undefined ? ` HTTP ${r.status}` : ''} "${(r.body ?? '').trim().slice(0, 80)}" in ${r.totalMs.toFixed(0)} ms`;
   return `${r.error} (${r.errorMessage ?? 'no detail'}) after ${r.totalMs.toFixed(0)} ms`;
 }
 
@@ -51,10 +57,18 @@ export async function expectNoAnswer(
   recordEvidence(ctx, echoEvidence(from, r));
   const expected = `${allowed.join(' or ')}${allowed.includes('refused') ? ` within ${REFUSE_WITHIN_MS} ms` : ''}`;
   if (r.ok || !r.error || !allowed.includes(r.error)) {
-    throw new ConformanceFailure(`${from} -> ${target(req)} should not be answered`, { expected, seen: describeResult(r), where });
+    throw new ConformanceFailure(`${from} -> ${target(req)} should not be answered`, {
+      expected,
+      seen: describeResult(r),
+      where,
+    });
   }
   if (r.error === 'refused' && r.totalMs > REFUSE_WITHIN_MS) {
-    throw new ConformanceFailure(`${from} -> ${target(req)} was refused too slowly`, { expected, seen: describeResult(r), where });
+    throw new ConformanceFailure(`${from} -> ${target(req)} was refused too slowly`, {
+      expected,
+      seen: describeResult(r),
+      where,
+    });
   }
   return r;
 }

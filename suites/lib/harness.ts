@@ -18,7 +18,9 @@ let attached: Promise<NetnsCluster> | undefined;
 export function suiteCluster(): Promise<NetnsCluster> {
   const runId = process.env[RUN_ENV];
   if (!runId) {
-    throw new Error(`${RUN_ENV} is not set: suites run under \`dpconform run\` (or \`dpconform test --run ID\`)`);
+    throw new Error(
+      `${RUN_ENV} is not set: suites run under \`dpconform run\` (or \`dpconform test --run ID\`)`,
+    );
   }
   attached ??= NetnsCluster.attach(runId);
   return attached;
@@ -44,7 +46,8 @@ export function service(c: NetnsCluster, name: string, namespace = 'default'): S
 /** The nodePort of a Service's port (the first port unless named). */
 export function nodePortOf(s: ServiceState, portName?: string): number {
   const p = portName ? s.ports.find((x) => x.name === portName) : s.ports[0];
-  if (p?.nodePort === undefined) throw new Error(`service ${s.name} has no nodePort${portName ? ` on ${portName}` : ''}`);
+  if (p?.nodePort === undefined)
+    throw new Error(`service ${s.name} has no nodePort${portName ? ` on ${portName}` : ''}`);
   return p.nodePort;
 }
 
@@ -53,13 +56,17 @@ export function backendsOf(c: NetnsCluster, s: ServiceState): { pod: string; nod
   const eps = c.model().endpoints.find((e) => e.namespace === s.namespace && e.serviceName === s.name);
   const seen = new Map<string, { pod: string; node: string; ip: string }>();
   for (const p of eps?.ports ?? []) {
-    for (const e of p.endpoints) if (e.ready) seen.set(e.podName, { pod: e.podName, node: e.nodeName, ip: e.ip });
+    for (const e of p.endpoints)
+      if (e.ready) seen.set(e.podName, { pod: e.podName, node: e.nodeName, ip: e.ip });
   }
   return [...seen.values()];
 }
 
 /** Nodes with and without a backend of the Service. */
-export function splitNodes(c: NetnsCluster, s: ServiceState): { withBackend: NodeInfo[]; without: NodeInfo[] } {
+export function splitNodes(
+  c: NetnsCluster,
+  s: ServiceState,
+): { withBackend: NodeInfo[]; without: NodeInfo[] } {
   const on = new Set(backendsOf(c, s).map((b) => b.node));
   const nodes = c.topology().nodes;
   return { withBackend: nodes.filter((n) => on.has(n.name)), without: nodes.filter((n) => !on.has(n.name)) };

@@ -13,7 +13,15 @@ export function soloDeployment(name: string, replicas: number): object {
       selector: { matchLabels: { app: name } },
       template: {
         metadata: { labels: { app: name } },
-        spec: { containers: [{ name: 'echo', image: 'registry.k8s.io/e2e-test-images/agnhost:2.39', ports: [{ containerPort: 8080 }] }] },
+        spec: {
+          containers: [
+            {
+              name: 'echo',
+              image: 'registry.k8s.io/e2e-test-images/agnhost:2.39',
+              ports: [{ containerPort: 8080 }],
+            },
+          ],
+        },
       },
     },
   };
@@ -35,7 +43,11 @@ export function soloService(name: string, nodePort: number, etp: 'Local' | 'Clus
 }
 
 /** A Service named `name` of the given type over the `app: echo` pods (for type transitions). */
-export function morphService(name: string, type: 'ClusterIP' | 'NodePort' | 'LoadBalancer', nodePort: number): object {
+export function morphService(
+  name: string,
+  type: 'ClusterIP' | 'NodePort' | 'LoadBalancer',
+  nodePort: number,
+): object {
   return {
     apiVersion: 'v1',
     kind: 'Service',

@@ -18,7 +18,8 @@ function log(line: string): void {
 function dataplaneOption(args: Parsed): DataplaneMode | undefined {
   const v = strOption(args, 'dataplane');
   if (v === undefined) return undefined;
-  if (v !== 'bpf' && v !== 'iptables') throw new CliError(`--dataplane must be bpf or iptables, got "${v}"`, EXIT.usage);
+  if (v !== 'bpf' && v !== 'iptables')
+    throw new CliError(`--dataplane must be bpf or iptables, got "${v}"`, EXIT.usage);
   return v;
 }
 
@@ -35,8 +36,18 @@ export const up: Command = {
   options: {
     nodes: { type: 'string', arg: 'N', help: 'number of nodes (1-200)', default: '3' },
     clients: { type: 'string', arg: 'N', help: 'number of external clients', default: '1' },
-    dataplane: { type: 'string', arg: 'MODE', help: 'bpf or iptables (default: from FelixConfiguration bpfEnabled)' },
-    filename: { type: 'string', short: 'f', multiple: true, arg: 'PATH', help: 'apply these manifests once up' },
+    dataplane: {
+      type: 'string',
+      arg: 'MODE',
+      help: 'bpf or iptables (default: from FelixConfiguration bpfEnabled)',
+    },
+    filename: {
+      type: 'string',
+      short: 'f',
+      multiple: true,
+      arg: 'PATH',
+      help: 'apply these manifests once up',
+    },
     json: { type: 'boolean', help: 'print the topology as JSON' },
   },
   async run(args) {
@@ -136,7 +147,15 @@ export const apply: Command = {
   name: 'apply',
   summary: 'Apply Kubernetes manifests (Namespace, Deployment, Service, NetworkPolicy, FelixConfiguration).',
   usage: '-f FILE|DIR [-f ...] [--run ID]',
-  options: { filename: { type: 'string', short: 'f', multiple: true, arg: 'PATH', help: 'a YAML file or a directory of them' } },
+  options: {
+    filename: {
+      type: 'string',
+      short: 'f',
+      multiple: true,
+      arg: 'PATH',
+      help: 'a YAML file or a directory of them',
+    },
+  },
   async run(args) {
     const files = fileArgs(args, 'apply');
     const cluster = await attach(args);
@@ -152,7 +171,15 @@ export const del: Command = {
   name: 'delete',
   summary: 'Delete the objects named in Kubernetes manifests.',
   usage: '-f FILE|DIR [-f ...] [--run ID]',
-  options: { filename: { type: 'string', short: 'f', multiple: true, arg: 'PATH', help: 'a YAML file or a directory of them' } },
+  options: {
+    filename: {
+      type: 'string',
+      short: 'f',
+      multiple: true,
+      arg: 'PATH',
+      help: 'a YAML file or a directory of them',
+    },
+  },
   async run(args) {
     const files = fileArgs(args, 'delete');
     const cluster = await attach(args);
@@ -171,7 +198,8 @@ export const exec: Command = {
   positionals: true,
   async run(args) {
     const [place] = args.positionals;
-    if (!place || args.rest.length === 0) throw new CliError('exec: usage: dpconform exec <node|pod|client> -- CMD...', EXIT.usage);
+    if (!place || args.rest.length === 0)
+      throw new CliError('exec: usage: dpconform exec <node|pod|client> -- CMD...', EXIT.usage);
     const cluster = await attach(args);
     const r = await run(args.rest, { netns: cluster.netnsOf(place), reject: false, timeoutMs: 10 * 60_000 });
     process.stdout.write(r.stdout);
@@ -186,10 +214,16 @@ export function parseProbeTarget(target: string, udp: boolean): ProbeRequest {
     if (udp) throw new CliError('probe: --udp takes host:port, not a URL', EXIT.usage);
     const url = new URL(target);
     if (url.protocol !== 'http:') throw new CliError('probe: only http:// URLs are supported', EXIT.usage);
-    return { kind: 'http', host: url.hostname, port: Number(url.port || 80), path: `${url.pathname}${url.search}` };
+    return {
+      kind: 'http',
+      host: url.hostname,
+      port: Number(url.port || 80),
+      path: `${url.pathname}${url.search}`,
+    };
   }
   const m = /^(\d{1,3}(?:\.\d{1,3}){3}):(\d{1,5})$/.exec(target);
-  if (!m) throw new CliError(`probe: target must be http://IP:PORT/PATH or IP:PORT, got "${target}"`, EXIT.usage);
+  if (!m)
+    throw new CliError(`probe: target must be http://IP:PORT/PATH or IP:PORT, got "${target}"`, EXIT.usage);
   return { kind: udp ? 'udp' : 'tcp', host: m[1]!, port: Number(m[2]) };
 }
 
@@ -207,7 +241,8 @@ export const probe: Command = {
   positionals: true,
   async run(args) {
     const [from, target] = args.positionals;
-    if (!from || !target) throw new CliError('probe: usage: dpconform probe <from> <url|ip:port>', EXIT.usage);
+    if (!from || !target)
+      throw new CliError('probe: usage: dpconform probe <from> <url|ip:port>', EXIT.usage);
     const req = parseProbeTarget(target, args.values.udp === true);
     req.timeoutMs = intOption(args, 'timeout', 2000);
     const payload = strOption(args, 'payload');
@@ -221,7 +256,9 @@ export const probe: Command = {
       process.stdout.write(`${head}${r.body ?? ''}${r.body?.endsWith('\n') ? '' : '\n'}`);
       log(`${r.kind} ${r.target} from ${r.localAddress}:${r.localPort} in ${r.totalMs.toFixed(1)} ms`);
     } else {
-      process.stdout.write(`${r.error}: ${r.errorMessage ?? ''} (${r.kind} ${r.target}, ${r.totalMs.toFixed(0)} ms)\n`);
+      process.stdout.write(
+        `${r.error}: ${r.errorMessage ?? ''} (${r.kind} ${r.target}, ${r.totalMs.toFixed(0)} ms)\n`,
+      );
     }
     return r.ok ? EXIT.ok : EXIT.failed;
   },

@@ -4,11 +4,11 @@
 import { relative } from 'node:path';
 import { buildBpf, mapSizesFrom } from '../../dataplane/bpf/build.ts';
 import { DEFAULT_FELIX_SETTINGS } from '../../dataplane/types.ts';
-import { countVerdicts, allRequirements, exitCodeFor } from '../../report/model.ts';
-import { preflight } from '../../sys/preflight.ts';
+import { allRequirements, countVerdicts, exitCodeFor } from '../../report/model.ts';
 import { REPO_ROOT, runConformance } from '../../run/conformance.ts';
 import { planPasses } from '../../run/passes.ts';
 import { availableAreas, selectAreas } from '../../run/suites.ts';
+import { preflight } from '../../sys/preflight.ts';
 import { CliError, type Command, EXIT, intOption, strOption } from '../command.ts';
 
 function log(line: string): void {
@@ -18,30 +18,53 @@ function log(line: string): void {
 /** `dpconform run`. */
 export const runCommand: Command = {
   name: 'run',
-  summary: 'The main job: build the dataplane, bring up a cluster, run the conformance suites, write the report.',
-  usage: '[--suite a,b] [--dataplane bpf|iptables|both] [--service-mode Tunnel|DSR|both] [--nodes N] [--keep] [--report-dir DIR]',
+  summary:
+    'The main job: build the dataplane, bring up a cluster, run the conformance suites, write the report.',
+  usage:
+    '[--suite a,b] [--dataplane bpf|iptables|both] [--service-mode Tunnel|DSR|both] [--nodes N] [--keep] [--report-dir DIR]',
   options: {
-    suite: { type: 'string', arg: 'LIST', help: `suites to run, comma-separated (default all: ${availableAreas().join(', ')})` },
+    suite: {
+      type: 'string',
+      arg: 'LIST',
+      help: `suites to run, comma-separated (default all: ${availableAreas().join(', ')})`,
+    },
     dataplane: { type: 'string', arg: 'MODE', help: 'bpf, iptables or both', default: 'bpf' },
-    'service-mode': { type: 'string', arg: 'MODE', help: 'Tunnel, DSR or both (eBPF passes)', default: 'Tunnel' },
+    'service-mode': {
+      type: 'string',
+      arg: 'MODE',
+      help: 'Tunnel, DSR or both (eBPF passes)',
+      default: 'Tunnel',
+    },
     nodes: { type: 'string', arg: 'N', help: 'number of nodes', default: '3' },
     keep: { type: 'boolean', help: 'keep the cluster after the run and print how to reach it' },
     'report-dir': { type: 'string', arg: 'DIR', help: 'where reports/<run-id>/ goes', default: 'reports' },
-    filename: { type: 'string', short: 'f', multiple: true, arg: 'PATH', help: 'manifests to apply before the suites (e.g. a FelixConfiguration)' },
+    filename: {
+      type: 'string',
+      short: 'f',
+      multiple: true,
+      arg: 'PATH',
+      help: 'manifests to apply before the suites (e.g. a FelixConfiguration)',
+    },
   },
   async run(args) {
     let areas: string[];
     let passes: ReturnType<typeof planPasses>;
     try {
       areas = selectAreas(strOption(args, 'suite'), availableAreas());
-      passes = planPasses({ dataplane: strOption(args, 'dataplane') ?? 'bpf', serviceMode: strOption(args, 'service-mode') ?? 'Tunnel' });
+      passes = planPasses({
+        dataplane: strOption(args, 'dataplane') ?? 'bpf',
+        serviceMode: strOption(args, 'service-mode') ?? 'Tunnel',
+      });
     } catch (err) {
       throw new CliError(err instanceof Error ? err.message : String(err), EXIT.usage);
     }
     const nodes = intOption(args, 'nodes', 3);
     const problems = await preflight();
     if (problems.length > 0) {
-      throw new CliError(`${problems[0]}${problems.length > 1 ? ` (and ${problems.length - 1} more problem(s))` : ''}`, EXIT.cannotStart);
+      throw new CliError(
+        `${problems[0]}${problems.length > 1 ? ` (and ${problems.length - 1} more problem(s))` : ''}`,
+        EXIT.cannotStart,
+      );
     }
     const started = performance.now();
     const outcome = await runConformance({
@@ -54,7 +77,10 @@ export const runCommand: Command = {
       argv: process.argv.slice(2),
       log,
     }).catch((err: unknown) => {
-      throw new CliError(`the run could not start: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`, EXIT.cannotStart);
+      throw new CliError(
+        `the run could not start: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`,
+        EXIT.cannotStart,
+      );
     });
     const counts = countVerdicts([...allRequirements(outcome.run)].map((r) => r.requirement));
     const seconds = ((performance.now() - started) / 1000).toFixed(1);
@@ -80,8 +106,12 @@ export const build: Command = {
   async run() {
     const r = await buildBpf({ sizes: mapSizesFrom(DEFAULT_FELIX_SETTINGS) }).catch((err: unknown) => {
       // clang's own diagnostics, verbatim, then the one-line error.
-      if (err instanceof Error && err.name === 'BpfCompileError') process.stderr.write(`${(err as Error & { diagnostics: string }).diagnostics}\n`);
-      throw new CliError(`build failed: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`, EXIT.failed);
+      if (err instanceof Error && err.name === 'BpfCompileError')
+        process.stderr.write(`${(err as Error & { diagnostics: string }).diagnostics}\n`);
+      throw new CliError(
+        `build failed: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`,
+        EXIT.failed,
+      );
     });
     for (const [name, path] of Object.entries(r.objects)) {
       process.stdout.write(`${name}: ${relative(REPO_ROOT, path)}${r.cached ? ' (cached)' : ''}\n`);

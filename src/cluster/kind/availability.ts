@@ -10,10 +10,11 @@ export type KindAvailability = { available: true } | { available: false; reason:
 /** Probes Docker and kind without changing anything. */
 export async function kindAvailability(): Promise<KindAvailability> {
   if (!(await haveCommand('docker'))) return { available: false, reason: 'docker is not installed' };
-  const info = await run(['docker', 'info', '--format', '{{.ServerVersion}}'], { reject: false, timeoutMs: 10_000 }).catch(
-    () => undefined,
-  );
-  if (!info || info.exitCode !== 0) {
+  const info = await run(['docker', 'info', '--format', '{{.ServerVersion}}'], {
+    reject: false,
+    timeoutMs: 10_000,
+  }).catch(() => undefined);
+  if (info?.exitCode !== 0) {
     const why = info?.stderr.split('\n').find((l) => l.trim() !== '') ?? 'no answer';
     return { available: false, reason: `no Docker engine is running (docker info: ${why.trim()})` };
   }

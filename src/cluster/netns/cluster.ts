@@ -4,7 +4,13 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { createDataplane } from '../../dataplane/factory.ts';
-import type { Dataplane, DataplaneContext, DataplaneMode, FelixSettings, Frontend } from '../../dataplane/types.ts';
+import type {
+  Dataplane,
+  DataplaneContext,
+  DataplaneMode,
+  FelixSettings,
+  Frontend,
+} from '../../dataplane/types.ts';
 import type { ClusterModel, NodeState, PodState } from '../../k8s/model.ts';
 import { type RunOptions, type RunResult, run } from '../../sys/exec.ts';
 import type { AgentClient } from '../../workload/agent-client.ts';
@@ -13,7 +19,7 @@ import type { ProbeRequest, ProbeResult } from '../../workload/types.ts';
 import { onInterrupt } from '../cleanup.ts';
 import { ControlPlane } from '../control-plane.ts';
 import { runSteps } from '../steps.ts';
-import type { Cluster, ClientInfo, NodeInfo, PodInfo, Topology } from '../types.ts';
+import type { ClientInfo, Cluster, NodeInfo, PodInfo, Topology } from '../types.ts';
 import { newRunId, runBpffsDir, runCgroupDir } from './address-plan.ts';
 import { createPods, infraSteps, removePods } from './infra.ts';
 import { ipBatch, killAll } from './ip.ts';
@@ -39,7 +45,10 @@ export interface NetnsClusterOptions {
   persistent?: boolean;
 }
 
-type Place = { kind: 'node'; info: NodeInfo } | { kind: 'client'; info: ClientInfo } | { kind: 'pod'; info: PodInfo };
+type Place =
+  | { kind: 'node'; info: NodeInfo }
+  | { kind: 'client'; info: ClientInfo }
+  | { kind: 'pod'; info: PodInfo };
 
 /** A running netns cluster. */
 export class NetnsCluster implements Cluster {
@@ -53,7 +62,12 @@ export class NetnsCluster implements Cluster {
   private unregister: () => void = () => {};
   private gone = false;
 
-  private constructor(state: RunState, control: ControlPlane, dataplane: Dataplane, log: (line: string) => void) {
+  private constructor(
+    state: RunState,
+    control: ControlPlane,
+    dataplane: Dataplane,
+    log: (line: string) => void,
+  ) {
     this.runId = state.runId;
     this.state = state;
     this.control = control;
@@ -160,7 +174,12 @@ export class NetnsCluster implements Cluster {
   }
 
   private nodeStates(): NodeState[] {
-    return this.state.topology.nodes.map((n) => ({ name: n.name, index: n.index, ip: n.ip, podCidr: n.podCidr }));
+    return this.state.topology.nodes.map((n) => ({
+      name: n.name,
+      index: n.index,
+      ip: n.ip,
+      podCidr: n.podCidr,
+    }));
   }
 
   /** Realises the control plane's view: pods, listeners, dataplane, routes; then saves the state. */
@@ -258,7 +277,9 @@ export class NetnsCluster implements Cluster {
       const ips = [...svc.externalIPs, ...(svc.loadBalancerIP ? [svc.loadBalancerIP] : [])];
       if (ips.length === 0) continue;
       const eps = model.endpoints.find((e) => e.namespace === svc.namespace && e.serviceName === svc.name);
-      const local = new Set(eps?.ports.flatMap((p) => p.endpoints.filter((e) => e.ready).map((e) => e.nodeName)));
+      const local = new Set(
+        eps?.ports.flatMap((p) => p.endpoints.filter((e) => e.ready).map((e) => e.nodeName)),
+      );
       const via = svc.externalTrafficPolicy === 'Local' ? t.nodes.filter((n) => local.has(n.name)) : t.nodes;
       for (const ip of ips) wanted[ip] = this.state.routeOverrides[ip] ?? via.map((n) => n.name);
     }
@@ -266,7 +287,12 @@ export class NetnsCluster implements Cluster {
     for (const ip of Object.keys(this.state.routes)) if (!(ip in wanted)) lines.push(`route del ${ip}/32`);
     for (const [ip, names] of Object.entries(wanted)) {
       if (JSON.stringify(this.state.routes[ip]) === JSON.stringify(names)) continue;
-      lines.push(vipRouteLine(ip, names.map((n) => this.node(n))));
+      lines.push(
+        vipRouteLine(
+          ip,
+          names.map((n) => this.node(n)),
+        ),
+      );
     }
     await Promise.all(t.clients.map((c) => ipBatch(c.netns, lines)));
     this.state.routes = wanted;
@@ -302,7 +328,11 @@ export class NetnsCluster implements Cluster {
     const pods = t.pods.filter((p) => placeKeyOfPod(p) === name || p.name === name);
     if (pods.length === 1) return { kind: 'pod', info: pods[0]! };
     if (pods.length > 1) throw new Error(`pod name ${name} is ambiguous: say namespace/name`);
-    const known = [...t.nodes.map((n) => n.name), ...t.clients.map((c) => c.name), ...t.pods.map(placeKeyOfPod)];
+    const known = [
+      ...t.nodes.map((n) => n.name),
+      ...t.clients.map((c) => c.name),
+      ...t.pods.map(placeKeyOfPod),
+    ];
     throw new Error(`no node, client or pod named ${name} (known: ${known.join(', ')})`);
   }
 

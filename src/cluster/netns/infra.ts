@@ -56,7 +56,9 @@ export function infraSteps(t: Topology): Step[] {
     {
       name: 'create the nodes’ cgroups',
       run: async () => {
-        await Promise.all(t.nodes.map((n) => mkdir(`${runCgroupDir(t.runId)}/${n.name}`, { recursive: true })));
+        await Promise.all(
+          t.nodes.map((n) => mkdir(`${runCgroupDir(t.runId)}/${n.name}`, { recursive: true })),
+        );
       },
       undo: () => removeCgroups(t.runId),
     },

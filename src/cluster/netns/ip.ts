@@ -82,7 +82,10 @@ export async function killAll(pids: readonly number[]): Promise<void> {
 }
 
 /** Sets sysctls inside a namespace in one process (`/proc/sys/net` follows the caller's netns). */
-export async function sysctl(netns: string, settings: Readonly<Record<string, string | number>>): Promise<void> {
+export async function sysctl(
+  netns: string,
+  settings: Readonly<Record<string, string | number>>,
+): Promise<void> {
   const pairs = Object.entries(settings).map(([k, v]) => `${k}=${v}`);
   if (pairs.length === 0) return;
   await run(['nsenter', `--net=/run/netns/${netns}`, '--', 'sysctl', '-q', '-w', ...pairs]);

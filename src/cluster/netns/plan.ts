@@ -50,7 +50,14 @@ export function planTopology(req: TopologyRequest): Topology {
   }
   const nodes: NodeInfo[] = Array.from({ length: req.nodes }, (_, i) => {
     const name = nodeName(i);
-    return { name, index: i, ip: nodeIp(i), podCidr: nodePodCidr(i), netns: nodeNetns(req.runId, name), iface: 'eth0' };
+    return {
+      name,
+      index: i,
+      ip: nodeIp(i),
+      podCidr: nodePodCidr(i),
+      netns: nodeNetns(req.runId, name),
+      iface: 'eth0',
+    };
   });
   const clients: ClientInfo[] = Array.from({ length: req.clients }, (_, j) => {
     const name = clientName(j);
@@ -71,7 +78,11 @@ export function planTopology(req: TopologyRequest): Topology {
 
 /** Every namespace of the topology except pods. */
 export function infraNetns(t: Topology): string[] {
-  return [t.fabricNetns ?? fabricNetns(t.runId), ...t.nodes.map((n) => n.netns), ...t.clients.map((c) => c.netns)];
+  return [
+    t.fabricNetns ?? fabricNetns(t.runId),
+    ...t.nodes.map((n) => n.netns),
+    ...t.clients.map((c) => c.netns),
+  ];
 }
 
 /** Fabric namespace: the bridge, and one veth per node and client whose far end is that host's eth0. */

@@ -4,8 +4,8 @@
  */
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { NAME_PREFIX } from './address-plan.ts';
-import { deleteNetns, killAll, listNetns } from './ip.ts';
 import { removeCgroups } from './infra.ts';
+import { deleteNetns, killAll, listNetns } from './ip.ts';
 import { STATE_ROOT } from './state.ts';
 
 /** What a reap removed, for the CLI to print. */
@@ -56,7 +56,9 @@ export async function reap(runId?: string): Promise<ReapReport> {
   const pins = (await dirEntries('/sys/fs/bpf')).filter(match);
   for (const p of pins) await rm(`/sys/fs/bpf/${p}`, { recursive: true, force: true });
 
-  const stateDirs = (await dirEntries(STATE_ROOT)).filter((d) => (runId ? d === runId : /^[0-9a-f]{6}$/.test(d)));
+  const stateDirs = (await dirEntries(STATE_ROOT)).filter((d) =>
+    runId ? d === runId : /^[0-9a-f]{6}$/.test(d),
+  );
   for (const d of stateDirs) await rm(`${STATE_ROOT}/${d}`, { recursive: true, force: true });
 
   return { netns, pins, cgroups, stateDirs };

@@ -60,7 +60,9 @@ export async function loadState(runId: string): Promise<RunState> {
   }
   const state = JSON.parse(text) as RunState;
   if (state.version !== STATE_VERSION) {
-    throw new Error(`run ${runId} was made by another version of dpconform: remove it with \`dpconform down --all\``);
+    throw new Error(
+      `run ${runId} was made by another version of dpconform: remove it with \`dpconform down --all\``,
+    );
   }
   return state;
 }
@@ -79,6 +81,7 @@ export async function resolveRun(runId: string | undefined): Promise<string> {
   if (runId) return runId;
   const runs = await listRuns();
   if (runs.length === 0) throw new Error('no cluster is up: start one with `dpconform up`');
-  if (runs.length > 1) throw new Error(`${runs.length} clusters are up (${runs.join(', ')}): choose one with --run ID`);
+  if (runs.length > 1)
+    throw new Error(`${runs.length} clusters are up (${runs.join(', ')}): choose one with --run ID`);
   return runs[0]!;
 }
