@@ -26,6 +26,7 @@ declare -A NEED=(
   [libxml2-utils]=/usr/bin/xmllint
   [chromium]=/usr/bin/chromium
   [git]=/usr/bin/git
+  [conntrack]=/usr/sbin/conntrack
 )
 missing=()
 for pkg in "${!NEED[@]}"; do

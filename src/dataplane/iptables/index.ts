@@ -16,6 +16,7 @@ import { missingBuiltins } from './reconcile.ts';
 import { type FilterExtension, planFilter } from './render-filter.ts';
 import { planNat } from './render-nat.ts';
 import { servicePortsFor } from './service-ports.ts';
+import { dnatTargets, flushFlowsTo, removedEndpoints } from './stale-flows.ts';
 
 export { type IptablesBackend, parseIptablesVersion } from './backend.ts';
 export { listKubeChains, removeKubeProxyChains, renderCleanup, type TableChain } from './cleanup.ts';
@@ -110,6 +111,7 @@ export function createIptablesDataplane(opts: IptablesDataplaneOptions = {}): Ip
       primeCache: nft && missingBuiltins('nat', currentNat).length === 0,
     });
     written.set(natKey, nat.chains);
+    await flushFlowsTo(node.netns, removedEndpoints(dnatTargets(currentNat), model));
   }
 
   function installed(): DataplaneContext {
