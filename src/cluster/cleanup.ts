@@ -1,12 +1,13 @@
 /**
  * Teardown on Ctrl-C and SIGTERM: every started cluster registers its teardown here, so an
- * interrupted run still leaves nothing behind.
+ * interrupted run still leaves nothing behind. The signal handlers exist only while a cluster
+ * is registered, so a process with no cluster keeps the default behaviour.
  */
 
 type Teardown = () => Promise<void>;
 
+const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 const pending = new Set<Teardown>();
-let installed = false;
 let exiting = false;
 
 async function onSignal(signal: NodeJS.Signals): Promise<void> {
@@ -23,14 +24,14 @@ async function onSignal(signal: NodeJS.Signals): Promise<void> {
   process.exit(signal === 'SIGINT' ? 130 : 143);
 }
 
+const handler = (signal: NodeJS.Signals) => void onSignal(signal);
+
 /** Registers a teardown to run if the process is interrupted; returns the function that unregisters it. */
 export function onInterrupt(teardown: Teardown): () => void {
-  if (!installed) {
-    installed = true;
-    for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(s, () => void onSignal(s));
-  }
+  if (pending.size === 0) for (const s of SIGNALS) process.on(s, handler);
   pending.add(teardown);
   return () => {
     pending.delete(teardown);
+    if (pending.size === 0 && !exiting) for (const s of SIGNALS) process.off(s, handler);
   };
 }

@@ -131,9 +131,15 @@ export const QUIET_SYSCTLS: Readonly<Record<string, number>> = {
   'net.ipv6.conf.default.disable_ipv6': 1,
 };
 
-/** Sysctls of a node: a router with no reverse-path filtering (DSR replies are asymmetric). */
+/**
+ * Sysctls of a node: a router with no reverse-path filtering (DSR replies are asymmetric), and
+ * no rate limit on ICMP errors: the kernel otherwise sends at most about one port-unreachable a
+ * second to a client, and a suite that checks several refusals in a row would see the later
+ * ones arrive only on the SYN retransmission a second later.
+ */
 export const NODE_SYSCTLS: Readonly<Record<string, number>> = {
   ...QUIET_SYSCTLS,
+  'net.ipv4.icmp_ratelimit': 0,
   'net.ipv4.ip_forward': 1,
   'net.ipv4.conf.all.rp_filter': 0,
   'net.ipv4.conf.default.rp_filter': 0,
