@@ -44,7 +44,11 @@ export interface ConformanceOutcome {
 }
 
 /** Runs the suites for one pass on an up cluster and gathers the pass. */
-async function runPass(cluster: NetnsCluster, mode: PassMode, opts: ConformanceOptions): Promise<Pass> {
+export async function runPass(
+  cluster: NetnsCluster,
+  mode: PassMode,
+  opts: Pick<ConformanceOptions, 'areas' | 'out'>,
+): Promise<Pass> {
   const conformance = new ConformanceReporter({ mode, root: REPO_ROOT });
   const progress = new ProgressReporter({ mode, ...(opts.out ? { stream: opts.out } : {}) });
   const previous = process.exitCode;

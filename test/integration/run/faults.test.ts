@@ -1,0 +1,92 @@
+/**
+ * The suites must fail when the dataplane misbehaves. Each case breaks a working cluster in one
+ * precise way, runs the suite that should notice, and checks the requirement that names it.
+ */
+import { Writable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { NetnsCluster } from '../../../src/cluster/netns/cluster.ts';
+import type { Pass, Requirement } from '../../../src/report/model.ts';
+import { runPass } from '../../../src/run/conformance.ts';
+
+let c: NetnsCluster;
+
+const quiet = Object.assign(new Writable({ write: (_c, _e, cb) => cb() }), {
+  isTTY: false,
+}) as unknown as NodeJS.WriteStream;
+
+beforeAll(async () => {
+  c = await NetnsCluster.start({ nodes: 3, dataplane: 'iptables' });
+});
+
+afterAll(async () => {
+  await c?.down();
+});
+
+function requirement(pass: Pass, id: string): Requirement {
+  const r = pass.areas.flatMap((a) => a.requirements).find((x) => x.id === id);
+  if (!r) throw new Error(`no ${id} in the pass`);
+  return r;
+}
+
+async function onEveryNode(argv: string[]): Promise<void> {
+  for (const n of c.topology().nodes) await c.exec(n.name, argv);
+}
+
+describe('suites fail when the dataplane misbehaves', () => {
+  it('an SNAT towards the pods makes SIP-001 non-conformant, naming the address seen', async () => {
+    const rule = ['-t', 'nat', '-I', 'POSTROUTING', '1', '-o', 'cali+', '-j', 'MASQUERADE'];
+    await onEveryNode(['iptables', ...rule]);
+    try {
+      const pass = await runPass(
+        c,
+        { dataplane: 'iptables', serviceMode: 'Tunnel' },
+        { areas: ['source-ip'], out: quiet },
+      );
+      const r = requirement(pass, 'SIP-001');
+      expect(r.verdict).toBe('non-conformant');
+      expect(r.failure?.expected).toContain('source 172.18.1.1');
+      expect(r.failure?.seen).toMatch(/source 10\.244\.\d+\.1|source 172\.18\.0\.\d/);
+      expect(r.failure?.where).toMatch(/dpc-\S+ 172\.18\.0\.\d+:30084/);
+    } finally {
+      await onEveryNode(['iptables', ...rule.map((w) => (w === '-I' ? '-D' : w)).filter((w) => w !== '1')]);
+    }
+  });
+
+  it('a node that stops answering NodePorts makes NP-001 non-conformant on that node', async () => {
+    const victim = c.topology().nodes[1]!;
+    const rule = ['-t', 'raw', '-I', 'PREROUTING', '-p', 'tcp', '--dport', '30081', '-j', 'DROP'];
+    await c.exec(victim.name, ['iptables', ...rule]);
+    try {
+      const pass = await runPass(
+        c,
+        { dataplane: 'iptables', serviceMode: 'Tunnel' },
+        { areas: ['nodeport'], out: quiet },
+      );
+      const r = requirement(pass, 'NP-001');
+      expect(r.verdict).toBe('non-conformant');
+      expect(r.failure?.where).toBe(`${victim.name} ${victim.ip}:30081`);
+      expect(r.failure?.seen).toMatch(/^timeout/);
+      // The other requirements of the suite are unaffected by this one fault.
+      expect(requirement(pass, 'NP-005').verdict).toBe('conformant');
+    } finally {
+      await c.exec(victim.name, ['iptables', ...rule.map((w) => (w === '-I' ? '-D' : w))]);
+    }
+  });
+
+  it('a refusal turned into a silent drop makes NP-005 non-conformant', async () => {
+    const rule = ['-t', 'filter', '-I', 'INPUT', '-p', 'tcp', '--dport', '30099', '-j', 'DROP'];
+    await onEveryNode(['iptables', ...rule]);
+    try {
+      const pass = await runPass(
+        c,
+        { dataplane: 'iptables', serviceMode: 'Tunnel' },
+        { areas: ['nodeport'], out: quiet },
+      );
+      const r = requirement(pass, 'NP-005');
+      expect(r.verdict).toBe('non-conformant');
+      expect(r.failure?.expected).toContain('refused within');
+    } finally {
+      await onEveryNode(['iptables', ...rule.map((w) => (w === '-I' ? '-D' : w))]);
+    }
+  });
+});
