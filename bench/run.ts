@@ -3,8 +3,9 @@
  * machines are shared and noisy, so figures are printed, never asserted.
  */
 import { bringupSection } from './bringup.ts';
+import { latencySection } from './latency.ts';
 
-const sections: (() => Promise<string[]>)[] = [bringupSection];
+const sections: (() => Promise<string[]>)[] = [bringupSection, latencySection];
 const only = process.argv[2];
 
 for (const section of sections) {
