@@ -69,11 +69,18 @@ export function configFacts(run: Run): Fact[] {
 
 /** The FelixConfiguration settings the run started from. */
 export function settingFacts(run: Run): Fact[] {
-  return Object.entries(run.config.settings).map(([name, value]) => ({
+  const settings = Object.entries(run.config.settings).map(([name, value]) => ({
     key: `setting.${name}`,
     label: name,
     value: settingValue(value),
   }));
+  // Accepted-but-not-implemented fields are listed with the settings, never silently dropped.
+  const warnings = (run.config.warnings ?? []).map((w, i) => ({
+    key: `warning.${i}`,
+    label: 'warning',
+    value: w,
+  }));
+  return [...settings, ...warnings];
 }
 
 function settingValue(value: unknown): string {

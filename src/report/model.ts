@@ -177,6 +177,8 @@ export interface RunConfig {
   nodeCount: number;
   /** FelixConfiguration settings the run started from (each pass overrides the mode fields). */
   settings: Record<string, unknown>;
+  /** FelixConfiguration fields accepted but not implemented by this dataplane, one line each. */
+  warnings?: string[];
   /** Areas asked for (all when absent). */
   areas?: string[];
   /** The command line that started the run. */

@@ -126,6 +126,7 @@ export async function runConformance(opts: ConformanceOptions): Promise<Conforma
       provider: 'netns',
       nodeCount: opts.nodes,
       settings: { ...cluster.settings().settings },
+      warnings: cluster.settings().warnings,
       areas: opts.areas,
       argv: opts.argv,
     },
