@@ -47,7 +47,14 @@ describe('netns cluster', () => {
   it('spreads replicas over the nodes and wires each pod into its node', () => {
     const nodes = c.topology().nodes.map((n) => n.name);
     for (const app of ['echo', 'pair']) {
-      expect(new Set(c.topology().pods.filter((p) => p.labels.app === app).map((p) => p.nodeName))).toEqual(new Set(nodes));
+      expect(
+        new Set(
+          c
+            .topology()
+            .pods.filter((p) => p.labels.app === app)
+            .map((p) => p.nodeName),
+        ),
+      ).toEqual(new Set(nodes));
     }
   });
 
@@ -85,9 +92,15 @@ describe('netns cluster', () => {
   });
 
   it('scales a Deployment down and up, keeping the pods that stay', async () => {
-    const before = c.topology().pods.filter((p) => p.labels.app === 'pair').map((p) => p.name);
+    const before = c
+      .topology()
+      .pods.filter((p) => p.labels.app === 'pair')
+      .map((p) => p.name);
     await c.apply(PAIR.replace('replicas: 3', 'replicas: 1'));
-    const one = c.topology().pods.filter((p) => p.labels.app === 'pair').map((p) => p.name);
+    const one = c
+      .topology()
+      .pods.filter((p) => p.labels.app === 'pair')
+      .map((p) => p.name);
     expect(one).toHaveLength(1);
     expect(before).toContain(one[0]);
     await c.apply(PAIR);
@@ -108,7 +121,9 @@ kind: Service
 metadata: {name: broken}
 spec: {ports: [{port: eighty}]}
 `;
-    await expect(c.apply(bad)).rejects.toThrow('<text>: Service default/broken: spec.ports[0].port: must be an integer 1-65535, got "eighty"');
+    await expect(c.apply(bad)).rejects.toThrow(
+      '<text>: Service default/broken: spec.ports[0].port: must be an integer 1-65535, got "eighty"',
+    );
     expect(c.model().services).toHaveLength(services);
   });
 
@@ -119,7 +134,9 @@ kind: Service
 metadata: {name: clash}
 spec: {type: NodePort, selector: {app: echo}, ports: [{port: 80, nodePort: 30081}]}
 `;
-    await expect(c.apply(clash)).rejects.toThrow(/clash.*30081 is already allocated to Service default\/echo-nodeport/);
+    await expect(c.apply(clash)).rejects.toThrow(
+      /clash.*30081 is already allocated to Service default\/echo-nodeport/,
+    );
     expect(c.model().services).toHaveLength(services);
     expect(c.model().services.some((s) => s.name === 'clash')).toBe(false);
   });
@@ -127,7 +144,12 @@ spec: {type: NodePort, selector: {app: echo}, ports: [{port: 80, nodePort: 30081
   it('a second process attaches to the same run and sees the same cluster', async () => {
     const other = await NetnsCluster.attach(c.runId);
     expect(other.topology().pods.length).toBe(c.topology().pods.length);
-    const r = await other.probe('client', { kind: 'http', host: '172.18.0.2', port: 30081, path: '/hostname' });
+    const r = await other.probe('client', {
+      kind: 'http',
+      host: '172.18.0.2',
+      port: 30081,
+      path: '/hostname',
+    });
     expect(r.ok).toBe(true);
   });
 });

@@ -25,7 +25,9 @@ describe('teardown', () => {
     const runId = newRunId();
     // A namespace the run will want already exists: the bring-up fails at its first step.
     await createNetns([`dpc-${runId}-worker`]);
-    await expect(NetnsCluster.start({ runId, nodes: 2, dataplane: 'iptables' })).rejects.toThrow(/create network namespaces/);
+    await expect(NetnsCluster.start({ runId, nodes: 2, dataplane: 'iptables' })).rejects.toThrow(
+      /create network namespaces/,
+    );
     expect(await leftoversOf(runId)).toEqual([]);
   });
 
@@ -38,7 +40,8 @@ describe('teardown', () => {
     `;
     const p = start([NODE, '--input-type=module', '-e', script]);
     const deadline = Date.now() + 30_000;
-    while (!/UP [0-9a-f]{6}/.test(p.output()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    while (!/UP [0-9a-f]{6}/.test(p.output()) && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 50));
     const runId = /UP ([0-9a-f]{6})/.exec(p.output())?.[1];
     expect(runId, p.output()).toBeDefined();
     expect((await leftoversOf(runId!)).length).toBeGreaterThan(0);

@@ -3,13 +3,22 @@ import { CommandError, inNetns, run, shellQuote } from '../../../src/sys/exec.ts
 
 describe('sys/exec', () => {
   it('quotes argv into a line a shell reads back unchanged', () => {
-    expect(shellQuote(['ip', '-n', 'dpc-x', 'route', 'add', '10.0.0.0/8'])).toBe('ip -n dpc-x route add 10.0.0.0/8');
+    expect(shellQuote(['ip', '-n', 'dpc-x', 'route', 'add', '10.0.0.0/8'])).toBe(
+      'ip -n dpc-x route add 10.0.0.0/8',
+    );
     expect(shellQuote(['sh', '-c', "echo 'hi' there"])).toBe(`sh -c 'echo '\\''hi'\\'' there'`);
     expect(shellQuote(['a', ''])).toBe("a ''");
   });
 
   it('runs in a namespace with nsenter (keeping bpffs visible)', () => {
-    expect(inNetns('dpc-a', ['tc', 'filter', 'show'])).toEqual(['nsenter', '--net=/run/netns/dpc-a', '--', 'tc', 'filter', 'show']);
+    expect(inNetns('dpc-a', ['tc', 'filter', 'show'])).toEqual([
+      'nsenter',
+      '--net=/run/netns/dpc-a',
+      '--',
+      'tc',
+      'filter',
+      'show',
+    ]);
   });
 
   it('throws a CommandError carrying argv, exit code, stderr and a pasteable line', async () => {

@@ -46,7 +46,9 @@ describe('address plan', () => {
   });
 
   it('refuses sizes it cannot address', () => {
-    expect(() => planTopology({ runId: 'abc123', nodes: 0, clients: 1 })).toThrow('--nodes must be an integer from 1 to 200, got 0');
+    expect(() => planTopology({ runId: 'abc123', nodes: 0, clients: 1 })).toThrow(
+      '--nodes must be an integer from 1 to 200, got 0',
+    );
     expect(() => planTopology({ runId: 'abc123', nodes: 201, clients: 1 })).toThrow(/--nodes/);
     expect(() => planTopology({ runId: 'abc123', nodes: 2, clients: 0 })).toThrow(/--clients/);
     expect(() => nodeIp(200)).toThrow(RangeError);
@@ -104,7 +106,9 @@ describe('wiring', () => {
   });
 
   it('routes a VIP via one node, several nodes (ECMP), or none', () => {
-    expect(vipRouteLine('172.18.255.200', [t.nodes[0]!])).toBe('route replace 172.18.255.200/32 via 172.18.0.2 dev eth0');
+    expect(vipRouteLine('172.18.255.200', [t.nodes[0]!])).toBe(
+      'route replace 172.18.255.200/32 via 172.18.0.2 dev eth0',
+    );
     expect(vipRouteLine('172.18.255.200', t.nodes.slice(0, 2))).toBe(
       'route replace 172.18.255.200/32 nexthop via 172.18.0.2 dev eth0 nexthop via 172.18.0.3 dev eth0',
     );
