@@ -1,0 +1,189 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Layout of every map key and value the reference dataplane shares with its control plane.
+ * src/dataplane/bpf/layout.ts mirrors this file byte for byte: change both together.
+ * Fields named *_ip / *_port / addr are network byte order; everything else is host order.
+ */
+#ifndef DPC_H
+#define DPC_H
+
+#include <linux/types.h>
+
+/* Map sizes come from FelixConfiguration; the build passes them with -D. */
+#ifndef DPC_NAT_FE_SIZE
+#define DPC_NAT_FE_SIZE 65536
+#endif
+#ifndef DPC_NAT_BE_SIZE
+#define DPC_NAT_BE_SIZE 262144
+#endif
+#ifndef DPC_NAT_AFF_SIZE
+#define DPC_NAT_AFF_SIZE 65536
+#endif
+#ifndef DPC_ROUTE_SIZE
+#define DPC_ROUTE_SIZE 262144
+#endif
+#ifndef DPC_CT_SIZE
+#define DPC_CT_SIZE 512000
+#endif
+#define DPC_COUNTERS_SIZE 16384
+#define DPC_CTLB_SIZE 65536
+
+/* VNI of a reply travelling back to the node that owns the frontend; any other VNI is an ordinal. */
+#define DPC_VNI_RETURN 0xffffff
+#define DPC_VXLAN_PORT 4789
+
+/* Frontend flags. */
+#define DPC_FE_LOCAL 0x1    /* externalTrafficPolicy Local: backends are this node's only */
+#define DPC_FE_AFFINITY 0x2 /* sessionAffinity ClientIP */
+
+/* Conntrack entry types and flags. */
+#define DPC_CT_FWD 1 /* key is the client's tuple; nat_* is the backend */
+#define DPC_CT_REV 2 /* key is the backend's reply tuple; nat_* is the original frontend */
+#define DPC_CT_TUNNEL_OUT 0x1  /* frontend node: send the flow to tun_ip in the tunnel */
+#define DPC_CT_FROM_TUNNEL 0x2 /* backend node: the flow came from tun_ip in the tunnel */
+
+/* Route types. */
+#define DPC_RT_LOCAL_WL 1
+#define DPC_RT_REMOTE_WL 2
+#define DPC_RT_LOCAL_HOST 3
+#define DPC_RT_REMOTE_HOST 4
+
+/* Config flags. */
+#define DPC_CFG_DSR 0x1 /* bpfExternalServiceMode DSR: replies skip the return tunnel */
+
+/* Counter hooks and reasons; the reason words live in layout.ts. */
+#define DPC_HOOK_INGRESS 0
+#define DPC_HOOK_EGRESS 1
+
+#define DPC_R_TOTAL 0
+#define DPC_R_ACCEPTED 1
+#define DPC_R_DROP_POLICY 2
+#define DPC_R_DROP_CT 3
+#define DPC_R_DROP_ROUTE 4
+#define DPC_R_DROP_NO_LOCAL_EP 5
+#define DPC_R_DROP_TUNNEL 6
+#define DPC_R_NEW_CONN 7
+#define DPC_R_DROP_NO_BACKEND 8
+#define DPC_R_DROP_NAT 9
+
+struct dpc_fe_key {
+	__be32 addr;
+	__be16 port;
+	__u8 proto;
+	__u8 pad;
+};
+
+struct dpc_fe_val {
+	__u32 svc_id;
+	__u16 count;
+	__u16 flags;
+};
+
+struct dpc_be_key {
+	__u32 svc_id;
+	__u32 ordinal;
+};
+
+struct dpc_be_val {
+	__be32 addr;
+	__be16 port;
+	__u16 pad;
+	__be32 node_ip;
+};
+
+struct dpc_aff_key {
+	__u32 svc_id;
+	__be32 client;
+};
+
+struct dpc_aff_val {
+	__u64 last_seen;
+	__u32 ordinal;
+	__u32 pad;
+};
+
+struct dpc_ct_key {
+	__be32 saddr;
+	__be32 daddr;
+	__be16 sport;
+	__be16 dport;
+	__u8 proto;
+	__u8 pad[3];
+};
+
+struct dpc_ct_val {
+	__u64 last_seen;
+	__u8 type;
+	__u8 flags;
+	__u16 pad0;
+	__be32 nat_ip;
+	__be16 nat_port;
+	__u16 pad1;
+	__be32 tun_ip;
+	__u32 ordinal;
+	__u32 svc_id; /* FWD: the backend set the entry was balanced in, to notice it going stale */
+};
+
+struct dpc_route_key {
+	__u32 prefixlen;
+	__be32 addr;
+};
+
+struct dpc_route_val {
+	__u32 type;
+	__u32 ifindex;
+	__be32 node_ip;
+	__u32 pad;
+};
+
+struct dpc_counter_key {
+	__u32 ifindex;
+	__u8 hook;
+	__u8 reason;
+	__u16 pad;
+};
+
+struct dpc_cfg {
+	__be32 node_ip;
+	__u32 vx_ifindex;
+	__u32 flags;
+	__u32 tcp_timeout_s;
+	__u32 udp_timeout_s;
+	__u32 affinity_timeout_s;
+};
+
+struct dpc_ctlb_key {
+	__u64 cookie;
+	__be32 addr;
+	__be16 port;
+	__u16 pad;
+};
+
+struct dpc_ctlb_val {
+	__be32 addr;
+	__be16 port;
+	__u16 pad;
+};
+
+/* Test builds only: the tunnel key the vx hook pretends to have received. */
+struct dpc_test_tun {
+	__u32 remote_ipv4; /* host order, as bpf_tunnel_key has it */
+	__u32 vni;
+};
+
+_Static_assert(sizeof(struct dpc_fe_key) == 8, "fe key");
+_Static_assert(sizeof(struct dpc_fe_val) == 8, "fe val");
+_Static_assert(sizeof(struct dpc_be_key) == 8, "be key");
+_Static_assert(sizeof(struct dpc_be_val) == 12, "be val");
+_Static_assert(sizeof(struct dpc_aff_key) == 8, "aff key");
+_Static_assert(sizeof(struct dpc_aff_val) == 16, "aff val");
+_Static_assert(sizeof(struct dpc_ct_key) == 16, "ct key");
+_Static_assert(sizeof(struct dpc_ct_val) == 32, "ct val");
+_Static_assert(sizeof(struct dpc_route_key) == 8, "route key");
+_Static_assert(sizeof(struct dpc_route_val) == 16, "route val");
+_Static_assert(sizeof(struct dpc_counter_key) == 8, "counter key");
+_Static_assert(sizeof(struct dpc_cfg) == 24, "cfg");
+_Static_assert(sizeof(struct dpc_ctlb_key) == 16, "ctlb key");
+_Static_assert(sizeof(struct dpc_ctlb_val) == 8, "ctlb val");
+
+#endif

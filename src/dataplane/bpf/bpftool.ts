@@ -1,0 +1,182 @@
+/**
+ * The bpftool commands the eBPF dataplane uses: load, map read/write (single and batched) and
+ * BPF_PROG_TEST_RUN. Maps and programs are always addressed by their pinned path.
+ */
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CommandError, type RunOptions, run, runJson } from '../../sys/exec.ts';
+import { fromHexWords, toHexWords } from './encoding.ts';
+
+/** One map entry as raw bytes. */
+export interface MapEntry {
+  key: Uint8Array;
+  value: Uint8Array;
+}
+
+/** What `bpftool map show` says of a map. */
+export interface MapInfo {
+  id: number;
+  name: string;
+  type: string;
+  keySize: number;
+  valueSize: number;
+  maxEntries: number;
+}
+
+/** One write of a batch. */
+export type BatchOp =
+  | { op: 'update'; pin: string; key: Uint8Array; value: Uint8Array }
+  | { op: 'delete'; pin: string; key: Uint8Array };
+
+/** Loads every program of an object, pinning programs in progDir and maps in mapDir. */
+export async function loadAll(
+  object: string,
+  progDir: string,
+  mapDir: string,
+  opts: RunOptions = {},
+): Promise<void> {
+  await run(['bpftool', 'prog', 'loadall', object, progDir, 'pinmaps', mapDir], {
+    timeoutMs: 120_000,
+    ...opts,
+  });
+}
+
+interface JsonEntry {
+  key: string[];
+  value: string[];
+}
+
+/** Every entry of a pinned map. */
+export async function dumpMap(pin: string, opts: RunOptions = {}): Promise<MapEntry[]> {
+  const rows = await runJson<JsonEntry[]>(['bpftool', '-j', 'map', 'dump', 'pinned', pin], {
+    timeoutMs: 120_000,
+    ...opts,
+  });
+  return rows.map((r) => ({ key: fromHexWords(r.key), value: fromHexWords(r.value) }));
+}
+
+/** The value under `key`, or undefined when there is none. */
+export async function lookupMap(
+  pin: string,
+  key: Uint8Array,
+  opts: RunOptions = {},
+): Promise<Uint8Array | undefined> {
+  const r = await run(
+    ['bpftool', '-j', 'map', 'lookup', 'pinned', pin, 'key', 'hex', ...toHexWords(key).split(' ')],
+    {
+      ...opts,
+      reject: false,
+    },
+  );
+  if (r.exitCode !== 0) {
+    if (/not found|No such file or directory/i.test(r.stdout + r.stderr) || r.stdout.trim() === 'null')
+      return undefined;
+    throw new CommandError({ argv: r.argv, exitCode: r.exitCode, stdout: r.stdout, stderr: r.stderr });
+  }
+  const row = JSON.parse(r.stdout) as JsonEntry | null;
+  return row ? fromHexWords(row.value) : undefined;
+}
+
+/** The bpftool argv (without `bpftool`) of one batch operation. */
+export function batchLine(op: BatchOp): string {
+  const key = `key hex ${toHexWords(op.key)}`;
+  if (op.op === 'delete') return `map delete pinned ${op.pin} ${key}`;
+  return `map update pinned ${op.pin} ${key} value hex ${toHexWords(op.value)}`;
+}
+
+/** Writes one map entry. */
+export async function updateMap(
+  pin: string,
+  key: Uint8Array,
+  value: Uint8Array,
+  opts: RunOptions = {},
+): Promise<void> {
+  await runBatch([{ op: 'update', pin, key, value }], opts);
+}
+
+/**
+ * Runs many writes through one `bpftool batch`, in order. bpftool stops at the first failing
+ * command; the error then says how many went through.
+ */
+export async function runBatch(ops: readonly BatchOp[], opts: RunOptions = {}): Promise<void> {
+  if (ops.length === 0) return;
+  // Pinned paths never contain spaces (we name them), so a plain line is a safe argv.
+  for (const op of ops) {
+    if (/\s/.test(op.pin)) throw new Error(`pin path with whitespace: ${op.pin}`);
+  }
+  const input = `${ops.map(batchLine).join('\n')}\n`;
+  await run(['bpftool', 'batch', 'file', '-'], { timeoutMs: 300_000, input, ...opts });
+}
+
+interface JsonMapShow {
+  id: number;
+  name: string;
+  type: string;
+  bytes_key: number;
+  bytes_value: number;
+  max_entries: number;
+}
+
+/** Facts of one pinned map. */
+export async function mapInfo(pin: string, opts: RunOptions = {}): Promise<MapInfo> {
+  const m = await runJson<JsonMapShow>(['bpftool', '-j', 'map', 'show', 'pinned', pin], opts);
+  return {
+    id: m.id,
+    name: m.name,
+    type: m.type,
+    keySize: m.bytes_key,
+    valueSize: m.bytes_value,
+    maxEntries: m.max_entries,
+  };
+}
+
+/** Every map the kernel holds (id, name, type, size), for leak checks. */
+export async function listMaps(opts: RunOptions = {}): Promise<MapInfo[]> {
+  const rows = await runJson<JsonMapShow[]>(['bpftool', '-j', 'map', 'show'], opts);
+  return rows.map((m) => ({
+    id: m.id,
+    name: m.name,
+    type: m.type,
+    keySize: m.bytes_key,
+    valueSize: m.bytes_value,
+    maxEntries: m.max_entries,
+  }));
+}
+
+/** The outcome of one BPF_PROG_TEST_RUN. */
+export interface ProgRunResult {
+  /** The program's return code (TC_ACT_*). */
+  retval: number;
+  /** The packet as the program left it. */
+  dataOut: Uint8Array;
+  durationNs: number;
+}
+
+/** tc return codes. */
+export const TC_ACT = { ok: 0, shot: 2, redirect: 7 } as const;
+
+/**
+ * Runs a pinned program once on `dataIn` with BPF_PROG_TEST_RUN. `opts.netns` picks the network
+ * namespace whose FIB and loopback the run sees.
+ */
+export async function progRun(
+  pin: string,
+  dataIn: Uint8Array,
+  opts: RunOptions = {},
+): Promise<ProgRunResult> {
+  const dir = await mkdtemp(join(tmpdir(), 'dpc-progrun-'));
+  try {
+    const inFile = join(dir, 'in');
+    const outFile = join(dir, 'out');
+    await writeFile(inFile, dataIn);
+    const r = await runJson<{ retval: number; duration: number }>(
+      ['bpftool', '-j', 'prog', 'run', 'pinned', pin, 'data_in', inFile, 'data_out', outFile],
+      opts,
+    );
+    const out = await readFile(outFile);
+    return { retval: r.retval, dataOut: new Uint8Array(out), durationNs: r.duration };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}

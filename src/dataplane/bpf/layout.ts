@@ -1,0 +1,103 @@
+/**
+ * The constants of bpf/dpc.h as the control plane sees them: map names, flags, counter reasons.
+ * Change this file and the header together.
+ */
+
+/** Names of the maps every node gets (pinned under `<bpffsDir>/<node>/maps/`). */
+export const MAP = {
+  natFrontend: 'dpc_nat_fe',
+  natBackend: 'dpc_nat_be',
+  natAffinity: 'dpc_nat_aff',
+  conntrack: 'dpc_ct',
+  routes: 'dpc_routes',
+  counters: 'dpc_counters',
+  config: 'dpc_cfg',
+  ctlbReverse: 'dpc_ctlb_rev',
+} as const;
+
+/** One of the dataplane's map names. */
+export type MapName = (typeof MAP)[keyof typeof MAP];
+
+/** Maps only test builds (`-DDPC_TEST`) have: the faked received tunnel key and the last send. */
+export const TEST_MAP = { tunnelIn: 'dpc_test_tun', sent: 'dpc_test_tx' } as const;
+
+/** Program names, as pinned under `<bpffsDir>/<node>/progs/`. */
+export const PROG = {
+  workloadIngress: 'dpc_wl_in',
+  workloadEgress: 'dpc_wl_eg',
+  hostIngress: 'dpc_host_in',
+  hostEgress: 'dpc_host_eg',
+  vxlanIngress: 'dpc_vx_in',
+  connect4: 'dpc_connect4',
+  sendmsg4: 'dpc_sendmsg4',
+  recvmsg4: 'dpc_recvmsg4',
+  getpeername4: 'dpc_getpeer4',
+} as const;
+
+/** Capacity of the maps whose size no FelixConfiguration field sets. */
+export const FIXED_MAP_SIZE = { counters: 16384, ctlbReverse: 65536 } as const;
+
+/** VNI of a reply going back to the frontend node; any lower VNI is a backend ordinal. */
+export const VNI_RETURN = 0xffffff;
+/** Name and UDP port of each node's collect-metadata VXLAN device. */
+export const VXLAN_DEVICE = 'vx';
+export const VXLAN_PORT = 4789;
+
+/** Frontend flags. */
+export const FE_FLAG = { local: 0x1, affinity: 0x2 } as const;
+
+/** Conntrack entry types and flags. */
+export const CT_TYPE = { fwd: 1, rev: 2 } as const;
+export const CT_FLAG = { tunnelOut: 0x1, fromTunnel: 0x2 } as const;
+
+/** Route types of the routes map. */
+export const ROUTE_TYPE = { localWorkload: 1, remoteWorkload: 2, localHost: 3, remoteHost: 4 } as const;
+/** One of the route types' names. */
+export type RouteTypeName = keyof typeof ROUTE_TYPE;
+
+/** Config flags. */
+export const CFG_FLAG = { dsr: 0x1 } as const;
+
+/** Hooks a counter is kept for. */
+export const HOOK = { ingress: 0, egress: 1 } as const;
+/** One of the hooks' names. */
+export type HookName = keyof typeof HOOK;
+
+/**
+ * Counter reasons, indexed by their code in the C source. The drop words follow Calico's
+ * (`dropped by policy`, `failed to create conntrack`, `packets with unknown route`).
+ */
+export const REASONS = [
+  'total',
+  'accepted',
+  'dropped by policy',
+  'failed to create conntrack',
+  'packets with unknown route',
+  'dropped: no local endpoint',
+  'dropped: tunnel error',
+  'new connections',
+  'dropped: no backend',
+  'dropped: NAT failed',
+] as const;
+
+/** One of the counter reasons. */
+export type Reason = (typeof REASONS)[number];
+
+/** Byte sizes of keys and values, as `_Static_assert`ed in the header. */
+export const SIZE = {
+  feKey: 8,
+  feVal: 8,
+  beKey: 8,
+  beVal: 12,
+  affKey: 8,
+  affVal: 16,
+  ctKey: 16,
+  ctVal: 32,
+  routeKey: 8,
+  routeVal: 16,
+  counterKey: 8,
+  counterVal: 8,
+  cfg: 24,
+  ctlbKey: 16,
+  ctlbVal: 8,
+} as const;

@@ -1,0 +1,144 @@
+/**
+ * Typed reads and writes of one node's pinned maps: where they live and what their entries mean.
+ */
+import { join } from 'node:path';
+import type { RunOptions } from '../../sys/exec.ts';
+import { dumpMap, lookupMap, type MapInfo, mapInfo, runBatch } from './bpftool.ts';
+import {
+  type BackendKey,
+  type BackendValue,
+  type CtKey,
+  type CtValue,
+  decodeBackendKey,
+  decodeBackendValue,
+  decodeConfig,
+  decodeCounterKey,
+  decodeCounterValue,
+  decodeCtKey,
+  decodeCtValue,
+  decodeFrontendKey,
+  decodeFrontendValue,
+  decodeRouteKey,
+  decodeRouteValue,
+  encodeConfig,
+  encodeU32,
+  type FrontendKey,
+  type FrontendValue,
+  type NodeConfig,
+  type RouteKey,
+  type RouteValue,
+} from './encoding.ts';
+import { MAP, type MapName } from './layout.ts';
+
+/** Where one node's programs and maps are pinned. */
+export interface NodePins {
+  /** `<bpffsDir>/<node>` */
+  root: string;
+  progDir: string;
+  mapDir: string;
+}
+
+/** The pin layout of a node under the run's bpffs directory. */
+export function nodePins(bpffsDir: string, nodeName: string): NodePins {
+  const root = join(bpffsDir, nodeName);
+  return { root, progDir: join(root, 'progs'), mapDir: join(root, 'maps') };
+}
+
+/** The pinned path of one map. */
+export function mapPin(pins: NodePins, name: string): string {
+  return join(pins.mapDir, name);
+}
+
+/** The pinned path of one program. */
+export function progPin(pins: NodePins, name: string): string {
+  return join(pins.progDir, name);
+}
+
+/** A decoded entry. */
+export interface Entry<K, V> {
+  key: K;
+  value: V;
+}
+
+async function dumpDecoded<K, V>(
+  pins: NodePins,
+  name: MapName,
+  dk: (b: Uint8Array) => K,
+  dv: (b: Uint8Array) => V,
+  opts?: RunOptions,
+): Promise<Entry<K, V>[]> {
+  const rows = await dumpMap(mapPin(pins, name), opts);
+  return rows.map((r) => ({ key: dk(r.key), value: dv(r.value) }));
+}
+
+/** The NAT frontends of a node. */
+export function readFrontends(
+  pins: NodePins,
+  opts?: RunOptions,
+): Promise<Entry<FrontendKey, FrontendValue>[]> {
+  return dumpDecoded(pins, MAP.natFrontend, decodeFrontendKey, decodeFrontendValue, opts);
+}
+
+/** The NAT backends of a node. */
+export function readBackends(pins: NodePins, opts?: RunOptions): Promise<Entry<BackendKey, BackendValue>[]> {
+  return dumpDecoded(pins, MAP.natBackend, decodeBackendKey, decodeBackendValue, opts);
+}
+
+/** The conntrack entries of a node (live and stale). */
+export function readConntrack(pins: NodePins, opts?: RunOptions): Promise<Entry<CtKey, CtValue>[]> {
+  return dumpDecoded(pins, MAP.conntrack, decodeCtKey, decodeCtValue, opts);
+}
+
+/** The routes of a node. */
+export function readRoutes(pins: NodePins, opts?: RunOptions): Promise<Entry<RouteKey, RouteValue>[]> {
+  return dumpDecoded(pins, MAP.routes, decodeRouteKey, decodeRouteValue, opts);
+}
+
+/** One counter of a node: packets seen on an interface's hook for a reason. */
+export interface CounterRow {
+  ifindex: number;
+  hook: 'ingress' | 'egress';
+  reason: string;
+  packets: bigint;
+}
+
+/** Every counter of a node. */
+export async function readCounters(pins: NodePins, opts?: RunOptions): Promise<CounterRow[]> {
+  const rows = await dumpMap(mapPin(pins, MAP.counters), opts);
+  return rows.map((r) => ({ ...decodeCounterKey(r.key), packets: decodeCounterValue(r.value) }));
+}
+
+/** The node's configuration record. */
+export async function readConfig(pins: NodePins, opts?: RunOptions): Promise<NodeConfig | undefined> {
+  const v = await lookupMap(mapPin(pins, MAP.config), encodeU32(0), opts);
+  return v ? decodeConfig(v) : undefined;
+}
+
+/** Writes the node's configuration record. */
+export async function writeConfig(pins: NodePins, cfg: NodeConfig, opts?: RunOptions): Promise<void> {
+  await runBatch(
+    [{ op: 'update', pin: mapPin(pins, MAP.config), key: encodeU32(0), value: encodeConfig(cfg) }],
+    opts,
+  );
+}
+
+/** Size and fill of one map. */
+export interface MapUsage {
+  name: string;
+  maxEntries: number;
+  entries: number;
+  /** entries / maxEntries. */
+  ratio: number;
+}
+
+/** How full each of a node's maps is (arrays count as full). */
+export async function readMapUsage(pins: NodePins, opts?: RunOptions): Promise<MapUsage[]> {
+  const out: MapUsage[] = [];
+  for (const name of Object.values(MAP)) {
+    const info: MapInfo = await mapInfo(mapPin(pins, name), opts);
+    const entries =
+      info.type === 'array' ? info.maxEntries : (await dumpMap(mapPin(pins, name), opts)).length;
+    out.push({ name, maxEntries: info.maxEntries, entries, ratio: entries / info.maxEntries });
+  }
+  return out;
+}
