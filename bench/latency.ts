@@ -32,8 +32,16 @@ export interface LatencyFigures {
 async function measure(c: NetnsCluster, samples: number): Promise<{ p50: number; p99: number }> {
   const node = c.topology().nodes[0]!;
   const req: ProbeRequest = { kind: 'http', host: node.ip, port: 30081, path: '/hostname', timeoutMs: 2000 };
-  await c.probes('client', Array.from({ length: 20 }, () => req), 1);
-  const results = await c.probes('client', Array.from({ length: samples }, () => req), 1);
+  await c.probes(
+    'client',
+    Array.from({ length: 20 }, () => req),
+    1,
+  );
+  const results = await c.probes(
+    'client',
+    Array.from({ length: samples }, () => req),
+    1,
+  );
   const failed = results.filter((r) => !r.ok);
   if (failed.length > 0) throw new Error(`${failed.length} of ${samples} probes failed: ${failed[0]!.error}`);
   const totals = results.map((r) => r.totalMs);
@@ -41,7 +49,11 @@ async function measure(c: NetnsCluster, samples: number): Promise<{ p50: number;
 }
 
 /** Measures one dataplane at each scale on one cluster, growing the service count. */
-export async function benchLatency(mode: DataplaneMode, scales: readonly number[], samples: number): Promise<LatencyFigures[]> {
+export async function benchLatency(
+  mode: DataplaneMode,
+  scales: readonly number[],
+  samples: number,
+): Promise<LatencyFigures[]> {
   const out: LatencyFigures[] = [];
   const c = await NetnsCluster.start({ nodes: 2, dataplane: mode });
   try {
