@@ -77,6 +77,12 @@ export interface Cluster extends AsyncDisposable {
   exec(place: string, argv: readonly string[], opts?: RunOptions): Promise<RunResult>;
   /** Makes a probe (HTTP, TCP, UDP) from a node, pod or client, by name. */
   probe(from: string, request: ProbeRequest): Promise<ProbeResult>;
+  /** What to capture to watch an interface of a node, pod or client (for src/observe's captures). */
+  captureSpec(
+    place: string,
+    iface: string,
+    filter?: string,
+  ): { netns: string; iface: string; label: string; filter?: string };
   /** Removes everything the run made. */
   down(): Promise<void>;
 }

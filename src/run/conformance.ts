@@ -101,6 +101,8 @@ export async function runConformance(opts: ConformanceOptions): Promise<Conforma
   const cluster = await NetnsCluster.start({
     runId,
     nodes: opts.nodes,
+    // A second client gives the DSR opt-out test an address of its own.
+    clients: 2,
     dataplane: first.dataplane,
     settings: { bpfEnabled: first.dataplane === 'bpf', bpfExternalServiceMode: first.serviceMode },
     log: opts.log,

@@ -3,6 +3,7 @@
  * embedded control plane realising Kubernetes objects, and a dataplane programmed from them.
  */
 import { mkdir } from 'node:fs/promises';
+import type { BpfDataplane } from '../../dataplane/bpf/index.ts';
 import { createDataplane } from '../../dataplane/factory.ts';
 import type {
   Dataplane,
@@ -55,7 +56,7 @@ export class NetnsCluster implements Cluster {
   readonly provider = 'netns' as const;
   readonly runId: string;
   private state: RunState;
-  private readonly control: ControlPlane;
+  private control: ControlPlane;
   private dataplane: Dataplane;
   private readonly agents = new Map<string, AgentClient>();
   private readonly log: (line: string) => void;
@@ -86,6 +87,7 @@ export class NetnsCluster implements Cluster {
     const state: RunState = {
       version: STATE_VERSION,
       runId,
+      generation: 0,
       createdAt: new Date().toISOString(),
       topology,
       objects: control.toJSON(),
@@ -123,6 +125,22 @@ export class NetnsCluster implements Cluster {
     return cluster;
   }
 
+  /**
+   * Several processes share a run (the CLI's commands, `dpconform run` and its suite workers):
+   * before changing anything, pick up what another process saved since.
+   */
+  private async refresh(): Promise<void> {
+    const onDisk = await loadState(this.runId);
+    if (onDisk.generation === this.state.generation) return;
+    this.state = onDisk;
+    this.control = ControlPlane.fromJSON(onDisk.objects);
+    for (const client of this.agents.values()) await client.close().catch(() => {});
+    this.agents.clear();
+    if (this.dataplane.mode !== onDisk.dataplane) this.dataplane = await createDataplane(onDisk.dataplane);
+    // The dataplane's in-process view (ids, written chains) may be stale too.
+    await this.dataplane.resume?.(this.context());
+  }
+
   private context(): DataplaneContext {
     return {
       runId: this.runId,
@@ -158,17 +176,24 @@ export class NetnsCluster implements Cluster {
     return this.dataplane.listFrontends();
   }
 
+  /** The eBPF dataplane's read side (maps, counters), or undefined when the cluster runs iptables. */
+  bpf(): BpfDataplane | undefined {
+    return this.dataplane.mode === 'bpf' ? (this.dataplane as BpfDataplane) : undefined;
+  }
+
   /** Errors of the last sync (services that could not be programmed). */
   syncErrors(): string[] {
     return this.state.syncErrors;
   }
 
   async apply(source: string | object[]): Promise<void> {
+    await this.refresh();
     await this.control.apply(source, this.nodeStates(), this.state.model);
     await this.reconcile();
   }
 
   async delete(source: string | object[]): Promise<void> {
+    await this.refresh();
     await this.control.delete(source);
     await this.reconcile();
   }
@@ -194,6 +219,7 @@ export class NetnsCluster implements Cluster {
     t.pods = t.pods.filter((p) => !removedInfo.some((r) => r.netns === p.netns));
     t.pods.push(...addedInfo);
     this.state.model = model;
+    this.state.objects = this.control.toJSON();
     await saveState(this.state);
     await createPods(t, addedInfo);
     await Promise.all(added.map((p) => this.startPodAgent(p, listenPorts(model, p))));
@@ -227,12 +253,14 @@ export class NetnsCluster implements Cluster {
    * completely, the new one installed and programmed from the same objects.
    */
   async switchDataplane(mode: DataplaneMode): Promise<void> {
+    await this.refresh();
     this.control.patchFelix({ bpfEnabled: mode === 'bpf' });
     await this.reconcile();
   }
 
   /** Applies FelixConfiguration fields as a patch of `default` (the seed guide's `calicoctl patch`). */
   async patchFelix(fields: Partial<FelixSettings>): Promise<void> {
+    await this.refresh();
     this.control.patchFelix(fields);
     await this.reconcile();
   }
@@ -303,6 +331,7 @@ export class NetnsCluster implements Cluster {
    * prefers them would); `undefined` goes back to what the nodes advertise.
    */
   async routeVia(ip: string, nodeNames: string[] | undefined): Promise<void> {
+    await this.refresh();
     if (nodeNames) {
       for (const n of nodeNames) this.node(n);
       this.state.routeOverrides[ip] = nodeNames;
@@ -339,6 +368,14 @@ export class NetnsCluster implements Cluster {
   /** The network namespace of a node, client or pod. */
   netnsOf(name: string): string {
     return this.place(name).info.netns;
+  }
+
+  captureSpec(
+    place: string,
+    iface: string,
+    filter?: string,
+  ): { netns: string; iface: string; label: string; filter?: string } {
+    return { netns: this.netnsOf(place), iface, label: place, ...(filter ? { filter } : {}) };
   }
 
   async exec(place: string, argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
@@ -389,6 +426,8 @@ export class NetnsCluster implements Cluster {
     if (this.gone) return;
     this.gone = true;
     this.unregister();
+    // Another process may have added agents or switched the dataplane; a run never saved has nothing to read.
+    await this.refresh().catch(() => {});
     for (const c of this.agents.values()) await c.close().catch(() => {});
     this.agents.clear();
     await killAll(Object.values(this.state.agents));

@@ -18,6 +18,8 @@ export const STATE_VERSION = 1;
 export interface RunState {
   version: number;
   runId: string;
+  /** Bumped on every save: a process holding an older one reloads before it changes anything. */
+  generation: number;
   createdAt: string;
   topology: Topology;
   /** The object store, as the store serialises itself. */
@@ -43,6 +45,7 @@ export function stateDir(runId: string): string {
 
 /** Writes a run's state atomically. */
 export async function saveState(state: RunState): Promise<void> {
+  state.generation = (state.generation ?? 0) + 1;
   const dir = stateDir(state.runId);
   await mkdir(dir, { recursive: true });
   const tmp = `${dir}/state.json.tmp`;
