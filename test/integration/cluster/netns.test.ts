@@ -141,6 +141,18 @@ spec: {type: NodePort, selector: {app: echo}, ports: [{port: 80, nodePort: 30081
     expect(c.model().services.some((s) => s.name === 'clash')).toBe(false);
   });
 
+  it('two handles on one run take turns: each sees what the other applied', async () => {
+    const other = await NetnsCluster.attach(c.runId);
+    await other.apply(PAIR.replace('replicas: 3', 'replicas: 2').replace(/pair/g, 'other'));
+    await c.apply(PAIR.replace('replicas: 3', 'replicas: 1').replace(/pair/g, 'third'));
+    const apps = c.topology().pods.map((p) => p.labels.app);
+    expect(apps.filter((a) => a === 'other')).toHaveLength(2);
+    expect(apps.filter((a) => a === 'third')).toHaveLength(1);
+    await other.delete(PAIR.replace(/pair/g, 'other'));
+    await c.delete(PAIR.replace(/pair/g, 'third'));
+    expect(c.topology().pods.some((p) => p.labels.app === 'other' || p.labels.app === 'third')).toBe(false);
+  });
+
   it('a second process attaches to the same run and sees the same cluster', async () => {
     const other = await NetnsCluster.attach(c.runId);
     expect(other.topology().pods.length).toBe(c.topology().pods.length);
