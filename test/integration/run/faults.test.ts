@@ -90,3 +90,29 @@ describe('suites fail when the dataplane misbehaves', () => {
     }
   });
 });
+
+describe('suites fail when the eBPF dataplane misbehaves', () => {
+  let b: NetnsCluster;
+
+  beforeAll(async () => {
+    b = await NetnsCluster.start({ nodes: 3, dataplane: 'bpf' });
+  });
+
+  afterAll(async () => {
+    await b?.down();
+  });
+
+  it('a node whose data interface lost its program makes NP-001 non-conformant there', async () => {
+    const victim = b.topology().nodes[2]!;
+    // Without the ingress program the node's own stack sees NodePort traffic and answers RST.
+    await b.exec(victim.name, ['tc', 'filter', 'del', 'dev', 'eth0', 'ingress']);
+    const pass = await runPass(
+      b,
+      { dataplane: 'bpf', serviceMode: 'Tunnel' },
+      { areas: ['nodeport'], out: quiet },
+    );
+    const r = pass.areas.flatMap((a) => a.requirements).find((x) => x.id === 'NP-001')!;
+    expect(r.verdict).toBe('non-conformant');
+    expect(r.failure?.where).toBe(`${victim.name} ${victim.ip}:30081`);
+  });
+});
