@@ -204,8 +204,11 @@ describe('streams', () => {
     expect(before).toMatchObject({ connections: 1, connectionsLost: 0, failed: 0 });
     expect(before.ok).toBeGreaterThan(0);
     expect(after).toMatchObject({ connections: 1, connectionsLost: 1 });
-    // Nothing succeeds after the loss, although the port answers again.
-    expect(after.ok).toBeLessThanOrEqual(before.ok + 1);
+    // Nothing succeeds after the loss, although the port answers again (judged by the samples,
+    // not by counts read at a moment a loaded machine may have moved).
+    const firstFailure = after.samples.findIndex((x) => !x.ok);
+    expect(firstFailure).toBeGreaterThanOrEqual(before.ok);
+    expect(after.samples.slice(firstFailure).filter((x) => x.ok)).toEqual([]);
     expect(after.failed).toBeGreaterThan(5);
     expect(after.longestGapMs).toBeGreaterThanOrEqual(350);
     expect(after.lastError).toBeDefined();
