@@ -6,5 +6,7 @@ import type { Dataplane, DataplaneMode } from './types.ts';
 /** A fresh, not yet installed dataplane of the given mode. */
 export async function createDataplane(mode: DataplaneMode): Promise<Dataplane> {
   if (mode === 'bpf') return (await import('./bpf/index.ts')).createBpfDataplane();
-  return (await import('./iptables/index.ts')).createIptablesDataplane();
+  const { createIptablesDataplane } = await import('./iptables/index.ts');
+  const { createPolicyExtension } = await import('./iptables/policy.ts');
+  return createIptablesDataplane({ filterExtensions: [createPolicyExtension()] });
 }

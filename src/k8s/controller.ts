@@ -44,6 +44,15 @@ export function reconcile(
       endpoints,
       clusterCidr: CLUSTER_CIDR,
       serviceCidr: SERVICE_CIDR,
+      namespaces: store.ofKind('Namespace').map((r) => ({
+        name: r.name,
+        labels: { ...(r.object.metadata?.labels ?? {}) },
+      })),
+      policies: store.ofKind('NetworkPolicy').map((r) => ({
+        namespace: r.namespace,
+        name: r.name,
+        spec: structuredClone(r.object.spec ?? { podSelector: {} }),
+      })),
     },
     podsAdded: plan.added,
     podsRemoved: plan.removed,

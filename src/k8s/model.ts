@@ -1,3 +1,5 @@
+import type { V1NetworkPolicySpec } from '@kubernetes/client-node';
+
 /**
  * The realised cluster state that the embedded control plane computes from Kubernetes objects
  * and that every dataplane (iptables, eBPF) is programmed from. Plain data: serialisable, so a
@@ -101,7 +103,20 @@ export interface EndpointsState {
   ports: EndpointPortState[];
 }
 
-/** Everything a dataplane needs to program services (policy lives beside it). */
+/** A Namespace with its labels (what a NetworkPolicy namespaceSelector is matched against). */
+export interface NamespaceState {
+  name: string;
+  labels: Record<string, string>;
+}
+
+/** A stored NetworkPolicy: its identity and `spec` as validated (compiled by src/policy/). */
+export interface NetworkPolicyState {
+  namespace: string;
+  name: string;
+  spec: V1NetworkPolicySpec;
+}
+
+/** Everything a dataplane needs to program services and policy. */
 export interface ClusterModel {
   nodes: NodeState[];
   pods: PodState[];
@@ -111,6 +126,10 @@ export interface ClusterModel {
   clusterCidr: string;
   /** The service CIDR. */
   serviceCidr: string;
+  /** Every Namespace with its labels; absent in models written before policy was enforced. */
+  namespaces?: NamespaceState[];
+  /** Every NetworkPolicy; absent (like empty) in models written before policy was enforced. */
+  policies?: NetworkPolicyState[];
 }
 
 /** The identity of a namespaced object: `namespace/name`. */

@@ -12,6 +12,7 @@ import { detectIptablesBackend, type IptablesBackend } from './backend.ts';
 import { removeKubeProxyChains } from './cleanup.ts';
 import { frontendsFromTables } from './frontends.ts';
 import { readTables, restoreTables } from './node-tables.ts';
+import { removePolicyChains } from './policy-cleanup.ts';
 import { missingBuiltins } from './reconcile.ts';
 import { type FilterExtension, planFilter } from './render-filter.ts';
 import { planNat } from './render-nat.ts';
@@ -166,7 +167,10 @@ export function createIptablesDataplane(opts: IptablesDataplaneOptions = {}): Ip
       // A half-built cluster may lack some node namespaces; there is nothing to remove there.
       const present = ctx.nodes.filter((n) => existsSync(`/run/netns/${n.netns}`));
       written.clear();
-      await perNode(present, (node) => removeKubeProxyChains(node.netns));
+      await perNode(present, async (node) => {
+        await removePolicyChains(node.netns);
+        await removeKubeProxyChains(node.netns);
+      });
       ctx = undefined;
     },
   };
