@@ -10,6 +10,7 @@
  *                   conntrack FWD + REV (FROM_TUNNEL, A), straight to the backend's veth
  *   B backend veth ingress (reply): REV hit -> source back to A's frontend, VXLAN to A, VNI RETURN
  *   A vx ingress:   conntrack confirms the flow, FIB lookup, out of eth0 to C
+ * In DSR mode B instead routes the reply straight to C, unless C is in dpc_dsr_optout.
  * Local backends (and pod clients) are NATed in place and the kernel routes the packet; their
  * replies are reverse-NATed on the egress hook that leads to the client (after routing, so the
  * kernel never sees a reply whose source is one of its own addresses on input).
@@ -99,6 +100,15 @@ struct {
 	__type(key, struct dpc_ctlb_key);
 	__type(value, struct dpc_ctlb_val);
 } dpc_ctlb_rev SEC(".maps");
+
+/* bpfDSROptoutCIDRs: clients (the destination of a reply) that get Tunnel behaviour in DSR mode. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, DPC_DSR_OPTOUT_SIZE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct dpc_dsr_optout_key);
+	__type(value, __u32);
+} dpc_dsr_optout SEC(".maps");
 
 #ifdef DPC_TEST
 /* BPF_PROG_TEST_RUN cannot attach tunnel metadata to a packet, nor show where a redirect
@@ -524,6 +534,21 @@ static __always_inline int new_flow(struct __sk_buff *skb, struct dpc_pkt *p, co
 	return nat(skb, p, true, be_ip, be_port, reason);
 }
 
+/*
+ * Whether a reply to `client` skips the return tunnel. Decided here, on the backend node, from
+ * the reply's destination: every node holds the same opt-out list, so the frontend node needs
+ * to signal nothing, and a flow whose client is added or removed switches path on its next reply
+ * (the frontend node forwards returning replies of its flows in both modes).
+ */
+static __always_inline bool dsr_for(const struct dpc_cfg *cfg, __be32 client)
+{
+	struct dpc_dsr_optout_key k = {.prefixlen = 32, .addr = client};
+
+	if (!(cfg->flags & DPC_CFG_DSR))
+		return false;
+	return bpf_map_lookup_elem(&dpc_dsr_optout, &k) == NULL;
+}
+
 /* Backend node, reply of a flow that came through the tunnel: restore the frontend, send it back. */
 static __always_inline int reply_to_frontend_node(struct __sk_buff *skb, struct dpc_pkt *p,
 						  const struct dpc_ct_val *ct, const struct dpc_cfg *cfg,
@@ -535,8 +560,8 @@ static __always_inline int reply_to_frontend_node(struct __sk_buff *skb, struct 
 		*reason = DPC_R_DROP_NAT;
 		return TC_ACT_SHOT;
 	}
-	/* DSR seam: the reply goes straight to the client, with the frontend as its source. */
-	if (cfg->flags & DPC_CFG_DSR)
+	/* DSR: the reply goes straight to the client, with the frontend as its source. */
+	if (dsr_for(cfg, p->daddr))
 		return fib_forward(skb, p, reason);
 	return tunnel_to(skb, cfg, tun, DPC_VNI_RETURN, reason);
 }

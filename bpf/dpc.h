@@ -27,6 +27,7 @@
 #endif
 #define DPC_COUNTERS_SIZE 16384
 #define DPC_CTLB_SIZE 65536
+#define DPC_DSR_OPTOUT_SIZE 1024
 
 /* VNI of a reply travelling back to the node that owns the frontend; any other VNI is an ordinal. */
 #define DPC_VNI_RETURN 0xffffff
@@ -49,7 +50,8 @@
 #define DPC_RT_REMOTE_HOST 4
 
 /* Config flags. */
-#define DPC_CFG_DSR 0x1 /* bpfExternalServiceMode DSR: replies skip the return tunnel */
+/* bpfExternalServiceMode DSR: replies skip the return tunnel, except to clients in dpc_dsr_optout. */
+#define DPC_CFG_DSR 0x1
 
 /* Counter hooks and reasons; the reason words live in layout.ts. */
 #define DPC_HOOK_INGRESS 0
@@ -136,6 +138,12 @@ struct dpc_route_val {
 	__u32 pad;
 };
 
+/* bpfDSROptoutCIDRs: an LPM trie keyed like the routes map; any value means "opted out". */
+struct dpc_dsr_optout_key {
+	__u32 prefixlen;
+	__be32 addr;
+};
+
 struct dpc_counter_key {
 	__u32 ifindex;
 	__u8 hook;
@@ -181,6 +189,7 @@ _Static_assert(sizeof(struct dpc_ct_key) == 16, "ct key");
 _Static_assert(sizeof(struct dpc_ct_val) == 32, "ct val");
 _Static_assert(sizeof(struct dpc_route_key) == 8, "route key");
 _Static_assert(sizeof(struct dpc_route_val) == 16, "route val");
+_Static_assert(sizeof(struct dpc_dsr_optout_key) == 8, "dsr optout key");
 _Static_assert(sizeof(struct dpc_counter_key) == 8, "counter key");
 _Static_assert(sizeof(struct dpc_cfg) == 24, "cfg");
 _Static_assert(sizeof(struct dpc_ctlb_key) == 16, "ctlb key");

@@ -290,6 +290,17 @@ export function decodeRouteKey(b: Uint8Array): RouteKey {
   return { cidr: `${ipv4String(b, 4)}/${d.getUint32(0, true)}` };
 }
 
+/** Encodes a `dpc_dsr_optout` key: the same LPM layout as a route key. */
+export function encodeDsrOptoutKey(cidr: string): Uint8Array {
+  return encodeRouteKey({ cidr });
+}
+
+/** Decodes a `dpc_dsr_optout` key to its CIDR. */
+export function decodeDsrOptoutKey(b: Uint8Array): string {
+  const d = dv(b, SIZE.dsrOptoutKey, 'dsr optout key');
+  return `${ipv4String(b, 4)}/${d.getUint32(0, true)}`;
+}
+
 /** Encodes a routes map value. */
 export function encodeRouteValue(v: RouteValue): Uint8Array {
   const [b, d] = view(SIZE.routeVal);

@@ -24,6 +24,7 @@ import {
 import { dumpMap, loadAll, runBatch } from './bpftool.ts';
 import { buildBpf, mapSizesFrom } from './build.ts';
 import { diffMap, orderNodeOps, ownersOf, type Shadow, shadowOf } from './diff.ts';
+import { planDsrOptout } from './dsr-optout.ts';
 import {
   decodeBackendKey,
   decodeFrontendValue,
@@ -44,6 +45,7 @@ import {
   readConfig,
   readConntrack,
   readCounters,
+  readDsrOptout,
   readFrontends,
   readMapUsage,
   readRoutes,
@@ -80,6 +82,8 @@ export interface BpfDataplane extends Dataplane {
   conntrack(nodeName: string): ReturnType<typeof readConntrack>;
   routes(nodeName: string): ReturnType<typeof readRoutes>;
   config(nodeName: string): ReturnType<typeof readConfig>;
+  /** The bpfDSROptoutCIDRs programmed on a node, read back from its map. */
+  dsrOptout(nodeName: string): Promise<string[]>;
   /** Size and fill of every map of a node. */
   mapUsage(nodeName: string): Promise<MapUsage[]>;
   /** Services programmed whole on a node at the last sync. */
@@ -103,6 +107,8 @@ interface NodeRuntime {
   frontends: Shadow;
   backends: Shadow;
   routes: Shadow;
+  /** `dpc_dsr_optout` as last programmed. */
+  dsrOptout: Shadow;
   services: string[];
   cgroup: string;
   createdCgroup: boolean;
@@ -142,9 +148,6 @@ class BpfDataplaneImpl implements BpfDataplane {
       throw new Error('the eBPF dataplane encodes host-order fields little-endian only');
     this.ctx = ctx;
     const s = ctx.settings;
-    if (s.bpfDSROptoutCIDRs.length > 0) {
-      ctx.log(`bpf: bpfDSROptoutCIDRs is not implemented yet; ignoring ${s.bpfDSROptoutCIDRs.join(',')}`);
-    }
     const build = await buildBpf({
       sizes: mapSizesFrom(s),
       ...(this.opts.sourceDir ? { sourceDir: this.opts.sourceDir } : {}),
@@ -157,6 +160,7 @@ class BpfDataplaneImpl implements BpfDataplane {
       await mkdir(ctx.bpffsDir, { recursive: true });
       this.createdCgroupRoot = await ensureCgroup(ctx.cgroupDir);
       await Promise.all(ctx.nodes.map((n) => this.installNode(ctx, n, object, pattern)));
+      for (const e of this.dsrOptoutErrors()) ctx.log(`bpf: ${e}`);
     } catch (err) {
       await this.uninstall().catch((e: unknown) =>
         ctx.log(`bpf: cleanup after failed install: ${String(e)}`),
@@ -183,6 +187,7 @@ class BpfDataplaneImpl implements BpfDataplane {
       frontends: new Map(),
       backends: new Map(),
       routes: new Map(),
+      dsrOptout: new Map(),
       services: [],
       cgroup: join(ctx.cgroupDir, info.name),
       createdCgroup: false,
@@ -191,6 +196,8 @@ class BpfDataplaneImpl implements BpfDataplane {
     this.nodes.set(info.name, rt);
     await loadAll(object, pins.progDir, pins.mapDir);
     rt.vxIfindex = await ensureVxlan(info.netns);
+    // The opt-out list is in place before the DSR flag can take effect.
+    await this.syncDsrOptout(rt);
     await writeConfig(pins, this.nodeConfig(ctx, rt));
     const links = await listLinks(info.netns);
     const list: TcAttachment[] = [{ iface: VXLAN_DEVICE, ingress: progPin(pins, PROG.vxlanIngress) }];
@@ -222,6 +229,9 @@ class BpfDataplaneImpl implements BpfDataplane {
     // Cgroup directories this process cannot prove it created are left in place by uninstall.
     this.createdCgroupRoot = false;
     await Promise.all(ctx.nodes.map((n) => this.resumeNode(ctx, n)));
+    // The settings may have changed since install: bring the opt-out list in line now.
+    await Promise.all([...this.nodes.values()].map((rt) => this.syncDsrOptout(rt)));
+    for (const e of this.dsrOptoutErrors()) ctx.log(`bpf: ${e}`);
   }
 
   private async resumeNode(ctx: DataplaneContext, info: NodeInfo): Promise<void> {
@@ -238,6 +248,9 @@ class BpfDataplaneImpl implements BpfDataplane {
       frontends: await shadowFromMap(mapPin(pins, MAP.natFrontend)),
       backends: await shadowFromMap(mapPin(pins, MAP.natBackend)),
       routes: await shadowFromMap(mapPin(pins, MAP.routes)),
+      dsrOptout: (await exists(mapPin(pins, MAP.dsrOptout)))
+        ? await shadowFromMap(mapPin(pins, MAP.dsrOptout))
+        : new Map(),
       services: [],
       cgroup: join(ctx.cgroupDir, info.name),
       createdCgroup: false,
@@ -286,6 +299,30 @@ class BpfDataplaneImpl implements BpfDataplane {
     };
   }
 
+  /** Why some of `bpfDSROptoutCIDRs` could not be programmed (the same on every node). */
+  private dsrOptoutErrors(): string[] {
+    return planDsrOptout(this.requireCtx().settings.bpfDSROptoutCIDRs).errors;
+  }
+
+  /** Brings a node's `dpc_dsr_optout` to the current settings; writes nothing when it matches. */
+  private async syncDsrOptout(rt: NodeRuntime): Promise<void> {
+    const pin = mapPin(rt.pins, MAP.dsrOptout);
+    const { entries } = planDsrOptout(this.requireCtx().settings.bpfDSROptoutCIDRs);
+    const diff = diffMap(pin, rt.dsrOptout, entries);
+    // Additions first: a CIDR narrowed or widened never leaves a client briefly without its entry.
+    const ops = [...diff.upserts, ...diff.deletes];
+    if (ops.length === 0) return;
+    if (!(await exists(pin)))
+      throw new Error(`bpf dataplane: ${pin} is missing; the installed object predates bpfDSROptoutCIDRs`);
+    try {
+      await runBatch(ops);
+    } catch (err) {
+      rt.dsrOptout = await shadowFromMap(pin);
+      throw err;
+    }
+    rt.dsrOptout = shadowOf(entries);
+  }
+
   private limits(): PlanLimits {
     const s = this.requireCtx().settings;
     return {
@@ -315,7 +352,7 @@ class BpfDataplaneImpl implements BpfDataplane {
       [...this.nodes.values()].map((rt) => this.syncNode(model, rt, limits, pattern)),
     );
     this.ids.sweep();
-    const errors = [...new Set(perNode.flat())];
+    const errors = [...new Set([...perNode.flat(), ...this.dsrOptoutErrors()])];
     for (const e of errors) ctx.log(`bpf: ${e}`);
     const counts = [...this.nodes.values()].map((rt) => rt.services.length);
     return {
@@ -363,6 +400,7 @@ class BpfDataplaneImpl implements BpfDataplane {
     rt.backends = shadowOf(plan.backends);
     rt.routes = shadowOf(plan.routes);
     rt.services = plan.services;
+    await this.syncDsrOptout(rt);
     await syncLocalRoutes(netns, plan.localCidrs);
 
     // Programs go on new interfaces only after the routes they check are in the map.
@@ -467,6 +505,10 @@ class BpfDataplaneImpl implements BpfDataplane {
 
   config(nodeName: string) {
     return readConfig(this.node(nodeName).pins);
+  }
+
+  dsrOptout(nodeName: string): Promise<string[]> {
+    return readDsrOptout(this.node(nodeName).pins);
   }
 
   mapUsage(nodeName: string): Promise<MapUsage[]> {

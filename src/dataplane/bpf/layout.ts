@@ -13,6 +13,7 @@ export const MAP = {
   counters: 'dpc_counters',
   config: 'dpc_cfg',
   ctlbReverse: 'dpc_ctlb_rev',
+  dsrOptout: 'dpc_dsr_optout',
 } as const;
 
 /** One of the dataplane's map names. */
@@ -35,7 +36,7 @@ export const PROG = {
 } as const;
 
 /** Capacity of the maps whose size no FelixConfiguration field sets. */
-export const FIXED_MAP_SIZE = { counters: 16384, ctlbReverse: 65536 } as const;
+export const FIXED_MAP_SIZE = { counters: 16384, ctlbReverse: 65536, dsrOptout: 1024 } as const;
 
 /** VNI of a reply going back to the frontend node; any lower VNI is a backend ordinal. */
 export const VNI_RETURN = 0xffffff;
@@ -55,7 +56,7 @@ export const ROUTE_TYPE = { localWorkload: 1, remoteWorkload: 2, localHost: 3, r
 /** One of the route types' names. */
 export type RouteTypeName = keyof typeof ROUTE_TYPE;
 
-/** Config flags. */
+/** Config flags. `dsr`: replies skip the return tunnel, except to clients in `dpc_dsr_optout`. */
 export const CFG_FLAG = { dsr: 0x1 } as const;
 
 /** Hooks a counter is kept for. */
@@ -100,4 +101,6 @@ export const SIZE = {
   cfg: 24,
   ctlbKey: 16,
   ctlbVal: 8,
+  dsrOptoutKey: 8,
+  dsrOptoutVal: 4,
 } as const;

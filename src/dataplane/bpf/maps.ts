@@ -16,6 +16,7 @@ import {
   decodeCounterValue,
   decodeCtKey,
   decodeCtValue,
+  decodeDsrOptoutKey,
   decodeFrontendKey,
   decodeFrontendValue,
   decodeRouteKey,
@@ -92,6 +93,12 @@ export function readConntrack(pins: NodePins, opts?: RunOptions): Promise<Entry<
 /** The routes of a node. */
 export function readRoutes(pins: NodePins, opts?: RunOptions): Promise<Entry<RouteKey, RouteValue>[]> {
   return dumpDecoded(pins, MAP.routes, decodeRouteKey, decodeRouteValue, opts);
+}
+
+/** The CIDRs a node's `dpc_dsr_optout` holds (clients that get Tunnel in DSR mode), sorted. */
+export async function readDsrOptout(pins: NodePins, opts?: RunOptions): Promise<string[]> {
+  const rows = await dumpMap(mapPin(pins, MAP.dsrOptout), opts);
+  return rows.map((r) => decodeDsrOptoutKey(r.key)).sort();
 }
 
 /** One counter of a node: packets seen on an interface's hook for a reason. */

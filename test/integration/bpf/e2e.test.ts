@@ -2,7 +2,8 @@
  * The eBPF dataplane end to end on a small netns cluster of its own: NodePort through the
  * tunnel with the client's address preserved, ClusterIP from a pod (TCP and UDP), refusal of
  * services without endpoints, externalTrafficPolicy Local, a LoadBalancer VIP, connect-time load
- * balancing for a node's own processes, and an uninstall that leaves nothing behind.
+ * balancing for a node's own processes, an uninstall that leaves nothing behind, and DSR mode
+ * with and without bpfDSROptoutCIDRs.
  */
 import { readdir } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -135,6 +136,17 @@ beforeAll(async () => {
   expect(report.errors).toEqual([]);
   expect(report.services).toBe(5);
 });
+
+/** The VXLAN packets seen on the fabric while a client -> node A NodePort request runs. */
+async function nodePortThroughFabric(): Promise<{ r: Awaited<ReturnType<typeof probe>>; seen: string }> {
+  const capture = start(['tcpdump', '-i', 'br0', '-n', '-l', '--immediate-mode', 'udp port 4789'], {
+    netns: topo.fabric,
+  });
+  await new Promise((res) => setTimeout(res, 500));
+  const r = await probe(topo.client.netns, 'http', topo.nodes[0]!.ip, 30080);
+  await new Promise((res) => setTimeout(res, 200));
+  return { r, seen: (await capture.stop('SIGINT')).stdout };
+}
 
 afterAll(async () => {
   for (const s of servers) await s.stop();
@@ -327,6 +339,49 @@ describe('eBPF dataplane end to end (DSR mode)', () => {
       expect(JSON.parse(r.body!)).toMatchObject({ client: topo.client.ip });
       expect(seen).toMatch(new RegExp(`${a!.ip}\\.\\d+ > ${b!.ip}\\.4789: VXLAN`));
       expect(seen).not.toMatch(new RegExp(`${b!.ip}\\.\\d+ > ${a!.ip}\\.4789: VXLAN`));
+    } finally {
+      await dsr.uninstall();
+    }
+  });
+
+  it('E2E-015 DSR with the client in bpfDSROptoutCIDRs: the reply returns through A (VNI RETURN); without it, none does', async () => {
+    const [a, b] = topo.nodes;
+    const forward = new RegExp(`${a!.ip}\\.\\d+ > ${b!.ip}\\.4789: VXLAN.*vni 0\\b`);
+    const back = new RegExp(`${b!.ip}\\.\\d+ > ${a!.ip}\\.4789: VXLAN.*vni ${VNI_RETURN}\\b`);
+    const anyBack = new RegExp(`${b!.ip}\\.\\d+ > ${a!.ip}\\.4789: VXLAN`);
+    const settings = {
+      ...ctx.settings,
+      bpfExternalServiceMode: 'DSR' as const,
+      bpfDSROptoutCIDRs: [`${topo.client.ip}/32`],
+    };
+    const dsr = createBpfDataplane(bpfSourceOverride());
+    await dsr.install({ ...ctx, settings });
+    try {
+      expect((await dsr.sync(model())).errors).toEqual([]);
+      for (const n of topo.nodes) expect(await dsr.dsrOptout(n.name)).toEqual([`${topo.client.ip}/32`]);
+      const out = await nodePortThroughFabric();
+      expect(out.r.ok, JSON.stringify(out.r)).toBe(true);
+      expect(JSON.parse(out.r.body!)).toMatchObject({ client: topo.client.ip });
+      expect(out.seen).toMatch(forward);
+      expect(out.seen, `capture on br0 in ${topo.fabric}`).toMatch(back);
+
+      // A later process with the list emptied: the client is back on DSR.
+      const later = createBpfDataplane(bpfSourceOverride());
+      const laterSettings = { ...settings, bpfDSROptoutCIDRs: [] as string[] };
+      await later.resume!({ ...ctx, settings: laterSettings });
+      for (const n of topo.nodes) expect(await later.dsrOptout(n.name)).toEqual([]);
+      const direct = await nodePortThroughFabric();
+      expect(direct.r.ok, JSON.stringify(direct.r)).toBe(true);
+      expect(direct.seen).toMatch(forward);
+      expect(direct.seen, `capture on br0 in ${topo.fabric}`).not.toMatch(anyBack);
+
+      // The client's /24 at the next sync: Tunnel behaviour again.
+      laterSettings.bpfDSROptoutCIDRs = ['172.18.1.0/24'];
+      expect((await later.sync(model())).errors).toEqual([]);
+      for (const n of topo.nodes) expect(await later.dsrOptout(n.name)).toEqual(['172.18.1.0/24']);
+      const again = await nodePortThroughFabric();
+      expect(again.r.ok, JSON.stringify(again.r)).toBe(true);
+      expect(again.seen, `capture on br0 in ${topo.fabric}`).toMatch(back);
     } finally {
       await dsr.uninstall();
     }

@@ -16,6 +16,7 @@ import {
   encodeConfig,
   encodeCtKey,
   encodeCtValue,
+  encodeDsrOptoutKey,
   encodeFrontendKey,
   encodeFrontendValue,
   encodeRouteKey,
@@ -62,6 +63,8 @@ export interface LoadedNode {
   route(k: RouteKey, v: RouteValue): Promise<void>;
   conntrack(k: CtKey, v: CtValue): Promise<void>;
   config(c: NodeConfig): Promise<void>;
+  /** Adds (or with `present` false removes) a bpfDSROptoutCIDRs entry. */
+  dsrOptout(cidr: string, present?: boolean): Promise<void>;
   /** Test builds: the tunnel key the vx hook will believe it received. */
   tunnelIn(remoteHostOrder: number, vni: number): Promise<void>;
 }
@@ -90,6 +93,10 @@ export async function loadNode(
     route: (k, v) => put(MAP.routes, encodeRouteKey(k), encodeRouteValue(v)),
     conntrack: (k, v) => put(MAP.conntrack, encodeCtKey(k), encodeCtValue(v)),
     config: (c) => put(MAP.config, encodeU32(0), encodeConfig(c)),
+    dsrOptout: (cidr, present = true) =>
+      present
+        ? put(MAP.dsrOptout, encodeDsrOptoutKey(cidr), encodeU32(1))
+        : runBatch([{ op: 'delete', pin: mapPin(pins, MAP.dsrOptout), key: encodeDsrOptoutKey(cidr) }]),
     tunnelIn: (remote, vni) => {
       const v = new Uint8Array(8);
       const d = new DataView(v.buffer);

@@ -11,13 +11,14 @@ import {
   encodeCounterKey,
   encodeCtKey,
   encodeCtValue,
+  encodeDsrOptoutKey,
   encodeFrontendKey,
   encodeFrontendValue,
   encodeRouteKey,
   encodeRouteValue,
   encodeU32,
 } from '../../../src/dataplane/bpf/encoding.ts';
-import { CT_FLAG, MAP, SIZE } from '../../../src/dataplane/bpf/layout.ts';
+import { CT_FLAG, FIXED_MAP_SIZE, MAP, SIZE } from '../../../src/dataplane/bpf/layout.ts';
 import { mapPin } from '../../../src/dataplane/bpf/maps.ts';
 import { runJson } from '../../../src/sys/exec.ts';
 import { type LoadedNode, loadNode, removePins, testTag } from './helpers.ts';
@@ -72,6 +73,8 @@ describe('encodings match the C structs (via BTF)', () => {
     await expectSize(MAP.counters, SIZE.counterKey, SIZE.counterVal);
     await expectSize(MAP.config, 4, SIZE.cfg);
     await expectSize(MAP.ctlbReverse, SIZE.ctlbKey, SIZE.ctlbVal);
+    await expectSize(MAP.dsrOptout, SIZE.dsrOptoutKey, SIZE.dsrOptoutVal);
+    expect((await mapInfo(mapPin(node.pins, MAP.dsrOptout))).maxEntries).toBe(FIXED_MAP_SIZE.dsrOptout);
   });
 
   it('LAYOUT-002 frontend and backend fields', async () => {
@@ -99,7 +102,7 @@ describe('encodings match the C structs (via BTF)', () => {
     ]);
   });
 
-  it('LAYOUT-003 conntrack, route, counter and config fields', async () => {
+  it('LAYOUT-003 conntrack, route, DSR opt-out, counter and config fields', async () => {
     await put(
       MAP.conntrack,
       encodeCtKey({ saddr: '1.2.3.4', daddr: '5.6.7.8', sport: 1000, dport: 2000, proto: 'TCP' }),
@@ -138,6 +141,10 @@ describe('encodings match the C structs (via BTF)', () => {
         key: { prefixlen: 24, addr: be32('10.244.2.0') },
         value: { type: 2, ifindex: 5, node_ip: be32('172.18.0.4'), pad: 0 },
       },
+    ]);
+    await put(MAP.dsrOptout, encodeDsrOptoutKey('192.168.7.0/24'), encodeU32(1));
+    expect(await formatted(MAP.dsrOptout)).toEqual([
+      { key: { prefixlen: 24, addr: be32('192.168.7.0') }, value: 1 },
     ]);
     await put(
       MAP.counters,

@@ -24,6 +24,8 @@ import {
 const A = '172.18.0.2';
 const B = '172.18.0.3';
 const CLIENT = '172.18.1.10';
+/** A second external client, outside the opt-out CIDR the DSR tests use. */
+const CLIENT2 = '172.18.2.20';
 const POD = '10.244.0.5';
 const BE_B = '10.244.1.7';
 const BE_A = '10.244.0.9';
@@ -469,6 +471,70 @@ describe('NodePort in Tunnel mode', () => {
       expect(r.out).toMatchObject({ src: A, sport: NP, dst: CLIENT });
       expect(await takeSent(b.pins)).toMatchObject({ vni: 0, ifindex: fibEth0 });
     } finally {
+      await b.config(cfg(B, VX_B));
+    }
+  });
+
+  it('BPF-DSR-002 in DSR mode a client in bpfDSROptoutCIDRs gets Tunnel; a client outside gets DSR', async () => {
+    await b.config(cfg(B, VX_B, CFG_FLAG.dsr));
+    await b.dsrOptout('172.18.1.0/24');
+    try {
+      await b.tunnelIn(hostOrder(A), 0);
+      // One flow per client, each arriving from A in the tunnel.
+      await runOn(b, PROG.vxlanIngress, { ...flow, src: CLIENT, sport: 53000 });
+      await runOn(b, PROG.vxlanIngress, { ...flow, src: CLIENT2, sport: 53001 });
+      await takeSent(b.pins);
+
+      const optedOut = await runOn(b, PROG.workloadIngress, { ...reply, dst: CLIENT, dport: 53000 }, fibNs);
+      expect(optedOut.retval).toBe(TC_ACT.redirect);
+      expect(optedOut.out).toMatchObject({ src: A, sport: NP, dst: CLIENT, dport: 53000 });
+      expect(optedOut.out.ipChecksumOk && optedOut.out.l4ChecksumOk).toBe(true);
+      expect(await takeSent(b.pins)).toEqual({
+        remoteHostOrder: hostOrder(A),
+        vni: VNI_RETURN,
+        ifindex: VX_B,
+        calls: 1,
+      });
+
+      const direct = await runOn(b, PROG.workloadIngress, { ...reply, dst: CLIENT2, dport: 53001 }, fibNs);
+      expect(direct.retval).toBe(TC_ACT.redirect);
+      expect(direct.out).toMatchObject({ src: A, sport: NP, dst: CLIENT2, dport: 53001 });
+      expect(await takeSent(b.pins)).toEqual({ remoteHostOrder: 0, vni: 0, ifindex: fibEth0, calls: 1 });
+    } finally {
+      await b.dsrOptout('172.18.1.0/24', false);
+      await b.config(cfg(B, VX_B));
+    }
+  });
+
+  it('BPF-DSR-003 a /32 opts out that address only; the list matters only in DSR mode', async () => {
+    await b.dsrOptout(`${CLIENT}/32`);
+    try {
+      await b.tunnelIn(hostOrder(A), 0);
+      await runOn(b, PROG.vxlanIngress, { ...flow, src: CLIENT, sport: 53100 });
+      await runOn(b, PROG.vxlanIngress, { ...flow, src: '172.18.1.11', sport: 53101 });
+      await takeSent(b.pins);
+      const replyTo = (dst: string, dport: number) =>
+        runOn(b, PROG.workloadIngress, { ...reply, dst, dport }, fibNs);
+
+      // Tunnel mode: the list changes nothing, every reply goes back through A.
+      await replyTo(CLIENT, 53100);
+      expect(await takeSent(b.pins)).toMatchObject({ vni: VNI_RETURN, ifindex: VX_B });
+      await replyTo('172.18.1.11', 53101);
+      expect(await takeSent(b.pins)).toMatchObject({ vni: VNI_RETURN, ifindex: VX_B });
+
+      // DSR mode: a /32 opts out that one address, its neighbour keeps DSR.
+      await b.config(cfg(B, VX_B, CFG_FLAG.dsr));
+      await replyTo(CLIENT, 53100);
+      expect(await takeSent(b.pins)).toMatchObject({ vni: VNI_RETURN, ifindex: VX_B });
+      await replyTo('172.18.1.11', 53101);
+      expect(await takeSent(b.pins)).toMatchObject({ vni: 0, ifindex: fibEth0 });
+
+      // Removing the entry switches a live flow to DSR on its next reply.
+      await b.dsrOptout(`${CLIENT}/32`, false);
+      await replyTo(CLIENT, 53100);
+      expect(await takeSent(b.pins)).toMatchObject({ vni: 0, ifindex: fibEth0 });
+    } finally {
+      await b.dsrOptout(`${CLIENT}/32`, false).catch(() => undefined);
       await b.config(cfg(B, VX_B));
     }
   });
