@@ -3,11 +3,25 @@
  */
 import { CommandError } from '../sys/exec.ts';
 import { CliError, type Command, commandHelp, EXIT, parseCommand } from './command.ts';
+import { bpf } from './commands/bpf.ts';
 import { apply, del, down, exec, probe, status, up } from './commands/cluster.ts';
+import { metrics } from './commands/metrics.ts';
 import { build, runCommand } from './commands/run.ts';
 
 /** Every command, in the order `--help` lists them. */
-export const COMMANDS: Command[] = [runCommand, build, up, down, status, apply, del, exec, probe];
+export const COMMANDS: Command[] = [
+  runCommand,
+  build,
+  up,
+  down,
+  status,
+  apply,
+  del,
+  exec,
+  probe,
+  bpf,
+  metrics,
+];
 
 /** Top-level help. */
 export function mainHelp(): string {

@@ -13,6 +13,7 @@ import type {
   Frontend,
 } from '../../dataplane/types.ts';
 import type { ClusterModel, NodeState, PodState } from '../../k8s/model.ts';
+import { startMetricsServers, stopMetricsServers } from '../../metrics/process.ts';
 import { type RunOptions, type RunResult, run } from '../../sys/exec.ts';
 import type { AgentClient } from '../../workload/agent-client.ts';
 import { startAgent } from '../../workload/agent-process.ts';
@@ -107,6 +108,7 @@ export class NetnsCluster implements Cluster {
       await runSteps(infraSteps(topology), log);
       await saveState(state);
       await cluster.dataplane.install(cluster.context());
+      await cluster.startMetrics();
       await cluster.reconcile();
     } catch (err) {
       await cluster.down().catch((e: unknown) => log(`teardown after failed bring-up: ${String(e)}`));
@@ -241,11 +243,18 @@ export class NetnsCluster implements Cluster {
 
   /** Takes the current dataplane off the nodes and puts `mode` on, with the settings in force. */
   private async reinstall(mode: DataplaneMode): Promise<void> {
+    await stopMetricsServers(this.context());
     await this.dataplane.uninstall();
     this.dataplane = await createDataplane(mode);
     this.state.dataplane = mode;
     await saveState(this.state);
     await this.dataplane.install(this.context());
+    await this.startMetrics();
+  }
+
+  /** Each node of an eBPF cluster serves Prometheus metrics read from its maps. */
+  private async startMetrics(): Promise<void> {
+    if (this.dataplane.mode === 'bpf') await startMetricsServers(this.context());
   }
 
   /**
@@ -431,6 +440,7 @@ export class NetnsCluster implements Cluster {
     for (const c of this.agents.values()) await c.close().catch(() => {});
     this.agents.clear();
     await killAll(Object.values(this.state.agents));
+    await stopMetricsServers(this.context()).catch(() => {});
     await this.dataplane.uninstall().catch((e: unknown) => this.log(`dataplane uninstall: ${String(e)}`));
     // The reaper removes namespaces, pins, cgroups and the state directory of this run, whatever
     // stage the bring-up reached.

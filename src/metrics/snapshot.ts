@@ -1,0 +1,82 @@
+/**
+ * One node's dataplane state as the metrics and the inspection commands need it, read from the
+ * node's pinned maps, and the pure aggregations over it.
+ */
+import type { NamedCounter } from '../dataplane/bpf/index.ts';
+import { MAP } from '../dataplane/bpf/layout.ts';
+import { type MapUsage, type NodePins, readCounters, readMapUsage } from '../dataplane/bpf/maps.ts';
+import { listLinks } from '../dataplane/bpf/node-kernel.ts';
+import { REASON_POLICY, REASON_TOTAL } from './names.ts';
+
+/** What a scrape reports for one node. */
+export interface NodeSnapshot {
+  counters: NamedCounter[];
+  /** Entries in the NAT frontend map. */
+  natFrontends: number;
+  /** Entries in the conntrack map. */
+  conntrack: number;
+  maps: MapUsage[];
+}
+
+/** Packets of one interface and hook. */
+export interface IfaceHookCount {
+  iface: string;
+  hook: string;
+  packets: number;
+}
+
+/** Resolves counter ifindexes to names; a vanished interface keeps a stable `if<N>` name. */
+export function nameCounters(
+  rows: readonly Omit<NamedCounter, 'iface'>[],
+  links: readonly { name: string; ifindex: number }[],
+): NamedCounter[] {
+  const names = new Map(links.map((l) => [l.ifindex, l.name]));
+  return rows.map((c) => ({ ...c, iface: names.get(c.ifindex) ?? `if${c.ifindex}` }));
+}
+
+/**
+ * Sums one reason's counters per (interface, hook). With `every`, each (interface, hook) that
+ * has seen any packet appears, at 0 when the reason never occurred there, so a rate query has a
+ * series from the start rather than from the first drop.
+ */
+export function perIfaceHook(
+  counters: readonly NamedCounter[],
+  reason: string,
+  every = false,
+): IfaceHookCount[] {
+  const sums = new Map<string, IfaceHookCount>();
+  for (const c of counters) {
+    if (c.reason !== reason && !(every && c.reason === REASON_TOTAL)) continue;
+    const id = `${c.iface}\0${c.hook}`;
+    const row = sums.get(id) ?? { iface: c.iface, hook: c.hook, packets: 0 };
+    if (c.reason === reason) row.packets += Number(c.packets);
+    sums.set(id, row);
+  }
+  return [...sums.values()].sort((a, b) => a.iface.localeCompare(b.iface) || a.hook.localeCompare(b.hook));
+}
+
+/** Packets processed per (interface, hook): the programs' `total` reason. */
+export function packetsPerIfaceHook(counters: readonly NamedCounter[]): IfaceHookCount[] {
+  return perIfaceHook(counters, REASON_TOTAL);
+}
+
+/** Policy drops per (interface, hook), 0 where an interface saw traffic but no drop. */
+export function policyDropsPerIfaceHook(counters: readonly NamedCounter[]): IfaceHookCount[] {
+  return perIfaceHook(counters, REASON_POLICY, true);
+}
+
+/** The entry count of one map in a usage list (0 when the map is not listed). */
+export function entriesOf(maps: readonly MapUsage[], name: string): number {
+  return maps.find((m) => m.name === name)?.entries ?? 0;
+}
+
+/** Reads a node's snapshot from its pins; `netns` is the node's namespace (for interface names). */
+export async function readNodeSnapshot(pins: NodePins, netns: string): Promise<NodeSnapshot> {
+  const [rows, links, maps] = await Promise.all([readCounters(pins), listLinks(netns), readMapUsage(pins)]);
+  return {
+    counters: nameCounters(rows, links),
+    natFrontends: entriesOf(maps, MAP.natFrontend),
+    conntrack: entriesOf(maps, MAP.conntrack),
+    maps,
+  };
+}
