@@ -115,4 +115,19 @@ describe('suites fail when the eBPF dataplane misbehaves', () => {
     expect(r.verdict).toBe('non-conformant');
     expect(r.failure?.where).toBe(`${victim.name} ${victim.ip}:30081`);
   });
+
+  it('DSR replies forced back through the entry node make DSR-002 non-conformant, quoting the packets', async () => {
+    const client = b.topology().clients[0]!;
+    // Opting the client out turns its DSR replies back into Tunnel replies through A.
+    await b.patchFelix({ bpfExternalServiceMode: 'DSR', bpfDSROptoutCIDRs: [`${client.ip}/32`] });
+    try {
+      const pass = await runPass(b, { dataplane: 'bpf', serviceMode: 'DSR' }, { areas: ['dsr'], out: quiet });
+      const r = pass.areas.flatMap((a) => a.requirements).find((x) => x.id === 'DSR-002')!;
+      expect(r.verdict).toBe('non-conformant');
+      expect(r.failure?.message).toContain('did not go from the backend node straight to the client');
+      expect(r.failure?.seen).toMatch(/on dpc-\S+ eth0:\n.*> 172\.18\.1\.1\.\d+: Flags/);
+    } finally {
+      await b.patchFelix({ bpfExternalServiceMode: 'Tunnel', bpfDSROptoutCIDRs: [] });
+    }
+  });
 });
