@@ -3,9 +3,10 @@
  * machines are shared and noisy, so figures are printed, never asserted.
  */
 import { bringupSection } from './bringup.ts';
+import { dsrSection } from './dsr.ts';
 import { latencySection } from './latency.ts';
 
-const sections: (() => Promise<string[]>)[] = [bringupSection, latencySection];
+const sections: (() => Promise<string[]>)[] = [bringupSection, latencySection, dsrSection];
 const only = process.argv[2];
 
 for (const section of sections) {
