@@ -310,6 +310,48 @@ static __always_inline bool fwd_valid(const struct dpc_ct_val *ct, const struct 
 	return be && be->addr == ct->nat_ip && be->port == ct->nat_port;
 }
 
+/* A TCP packet other than the opening SYN: conntrack should already know its connection. */
+static __always_inline bool mid_connection(const struct dpc_pkt *p)
+{
+	return p->proto == IPPROTO_TCP && !p->syn;
+}
+
+/*
+ * The reply-direction entry of a flow whose forward entry `fwd` just matched `p` (before DNAT).
+ * LRU eviction takes entries one at a time, so a flow can lose its REV entry and keep its FWD
+ * entry; without putting it back the replies would leave un-NATed and the client would reset
+ * the connection. Returns 0, or -1 when the entry could not be written.
+ */
+static __always_inline int ct_ensure_rev(struct __sk_buff *skb, const struct dpc_pkt *p,
+					 const struct dpc_ct_val *fwd, const struct dpc_cfg *cfg, __u64 now)
+{
+	bool tunnelled = fwd->flags & DPC_CT_FROM_TUNNEL;
+	struct dpc_ct_key rk = {
+		.saddr = fwd->nat_ip,
+		.daddr = p->saddr,
+		.sport = fwd->nat_port,
+		.dport = p->sport,
+		.proto = p->proto,
+	};
+	struct dpc_ct_val *rv = ct_lookup(&rk, cfg, now);
+
+	if (rv && rv->type == DPC_CT_REV)
+		return 0;
+	struct dpc_ct_val nv = {
+		.last_seen = now,
+		.type = DPC_CT_REV,
+		.flags = tunnelled ? DPC_CT_FROM_TUNNEL : 0,
+		.nat_ip = p->daddr,
+		.nat_port = p->dport,
+		.tun_ip = tunnelled ? fwd->tun_ip : 0,
+		.ordinal = tunnelled ? fwd->ordinal : 0,
+	};
+	if (bpf_map_update_elem(&dpc_ct, &rk, &nv, BPF_ANY))
+		return -1;
+	count(skb->ifindex, DPC_HOOK_INGRESS, DPC_R_CT_RECREATED);
+	return 0;
+}
+
 static __always_inline struct dpc_route_val *route_of(__be32 addr)
 {
 	struct dpc_route_key k = {.prefixlen = 32, .addr = addr};
@@ -336,15 +378,36 @@ static __always_inline struct dpc_fe_val *fe_lookup(const struct dpc_pkt *p, boo
 	return bpf_map_lookup_elem(&dpc_nat_fe, &k);
 }
 
+/*
+ * A mix of the flow's tuple. Backends are picked by it rather than at random so that a flow whose
+ * conntrack entries were evicted is re-created on the same backend while the service's backend
+ * set is unchanged.
+ */
+static __always_inline __u32 tuple_hash(const struct dpc_pkt *p)
+{
+	__u32 h = bpf_ntohl(p->saddr) * 0x9e3779b1u;
+
+	h ^= bpf_ntohl(p->daddr) + 0x7f4a7c15u + (h << 6) + (h >> 2);
+	h ^= (((__u32)bpf_ntohs(p->sport) << 16) | bpf_ntohs(p->dport)) + 0x7f4a7c15u + (h << 6) + (h >> 2);
+	h ^= p->proto;
+	h ^= h >> 16;
+	h *= 0x85ebca6bu;
+	h ^= h >> 13;
+	h *= 0xc2b2ae35u;
+	h ^= h >> 16;
+	return h;
+}
+
 static __always_inline struct dpc_be_val *pick_backend(const struct dpc_fe_val *fe, __be32 client,
-						       const struct dpc_cfg *cfg, __u64 now, __u32 *ordinal)
+						       const struct dpc_cfg *cfg, __u64 now, __u32 hash,
+						       __u32 *ordinal)
 {
 	__u32 n = fe->count;
 	__u32 idx;
 
 	if (n == 0)
 		return NULL;
-	idx = bpf_get_prandom_u32() % n;
+	idx = hash % n;
 	if (fe->flags & DPC_FE_AFFINITY) {
 		struct dpc_aff_key ak = {.svc_id = fe->svc_id, .client = client};
 		struct dpc_aff_val *av = bpf_map_lookup_elem(&dpc_nat_aff, &ak);
@@ -400,6 +463,24 @@ static __always_inline int rewrite(struct __sk_buff *skb, struct dpc_pkt *p, boo
 		p->sport = new_port;
 	}
 	return 0;
+}
+
+/* ct_ensure_rev, then the DNAT of a packet of a known local flow. */
+static __always_inline int fwd_local(struct __sk_buff *skb, struct dpc_pkt *p, const struct dpc_ct_val *ct,
+				     const struct dpc_cfg *cfg, __u64 now, __u8 *reason)
+{
+	__be32 ip = ct->nat_ip;
+	__be16 port = ct->nat_port;
+
+	if (ct_ensure_rev(skb, p, ct, cfg, now)) {
+		*reason = DPC_R_DROP_CT;
+		return TC_ACT_SHOT;
+	}
+	if (rewrite(skb, p, true, ip, port)) {
+		*reason = DPC_R_DROP_NAT;
+		return TC_ACT_SHOT;
+	}
+	return TC_ACT_OK;
 }
 
 static __always_inline int nat(struct __sk_buff *skb, struct dpc_pkt *p, bool dst, __be32 ip, __be16 port,
@@ -469,7 +550,8 @@ static __always_inline int deliver_local(const struct dpc_pkt *p, __u8 *reason)
  * backend on another node is reached through the tunnel; a pod client's packet is routed natively.
  */
 static __always_inline int new_flow(struct __sk_buff *skb, struct dpc_pkt *p, const struct dpc_fe_val *fe,
-				    const struct dpc_cfg *cfg, __u64 now, bool may_tunnel, __u8 *reason)
+				    const struct dpc_cfg *cfg, __u64 now, bool may_tunnel, bool ct_missed,
+				    __u8 *reason)
 {
 	struct dpc_be_val *be;
 	__u32 ord = 0;
@@ -483,7 +565,7 @@ static __always_inline int new_flow(struct __sk_buff *skb, struct dpc_pkt *p, co
 		/* No endpoint anywhere: the node's own stack refuses (RST / port unreachable). */
 		return TC_ACT_OK;
 	}
-	be = pick_backend(fe, p->saddr, cfg, now, &ord);
+	be = pick_backend(fe, p->saddr, cfg, now, tuple_hash(p), &ord);
 	if (!be) {
 		*reason = DPC_R_DROP_NO_BACKEND;
 		return TC_ACT_SHOT;
@@ -508,6 +590,9 @@ static __always_inline int new_flow(struct __sk_buff *skb, struct dpc_pkt *p, co
 		*reason = DPC_R_DROP_CT;
 		return TC_ACT_SHOT;
 	}
+	/* Evicted (or expired) under a live connection: re-created, on the same backend (tuple_hash). */
+	if (ct_missed && mid_connection(p))
+		count(skb->ifindex, DPC_HOOK_INGRESS, DPC_R_CT_RECREATED);
 	if (remote) {
 		count(skb->ifindex, DPC_HOOK_INGRESS, DPC_R_NEW_CONN);
 		return tunnel_to(skb, cfg, be_node, ord, reason);
@@ -602,7 +687,7 @@ static __always_inline int wl_ingress(struct __sk_buff *skb, __u8 *reason)
 	struct dpc_ct_key k = tuple_of(&p);
 	struct dpc_ct_val *ct = ct_lookup(&k, cfg, now);
 	if (ct && ct->type == DPC_CT_FWD && fwd_valid(ct, &p))
-		return nat(skb, &p, true, ct->nat_ip, ct->nat_port, reason);
+		return fwd_local(skb, &p, ct, cfg, now, reason);
 	if (ct && ct->type == DPC_CT_REV) {
 		if (ct->flags & DPC_CT_FROM_TUNNEL)
 			return reply_to_frontend_node(skb, &p, ct, cfg, reason);
@@ -611,7 +696,7 @@ static __always_inline int wl_ingress(struct __sk_buff *skb, __u8 *reason)
 	struct dpc_fe_val *fe = fe_lookup(&p, p.daddr == cfg->node_ip);
 	if (!fe)
 		return TC_ACT_OK;
-	return new_flow(skb, &p, fe, cfg, now, false, reason);
+	return new_flow(skb, &p, fe, cfg, now, false, !ct, reason);
 }
 
 static __always_inline int host_ingress(struct __sk_buff *skb, __u8 *reason)
@@ -631,14 +716,14 @@ static __always_inline int host_ingress(struct __sk_buff *skb, __u8 *reason)
 	if (ct && ct->type == DPC_CT_FWD && fwd_valid(ct, &p)) {
 		if (ct->flags & DPC_CT_TUNNEL_OUT)
 			return tunnel_to(skb, cfg, ct->tun_ip, ct->ordinal, reason);
-		return nat(skb, &p, true, ct->nat_ip, ct->nat_port, reason);
+		return fwd_local(skb, &p, ct, cfg, now, reason);
 	}
 	if (ct && ct->type == DPC_CT_REV)
 		return TC_ACT_OK;
 	struct dpc_fe_val *fe = fe_lookup(&p, p.daddr == cfg->node_ip);
 	if (!fe)
 		return TC_ACT_OK;
-	return new_flow(skb, &p, fe, cfg, now, true, reason);
+	return new_flow(skb, &p, fe, cfg, now, true, !ct, reason);
 }
 
 static __always_inline int get_tunnel(struct __sk_buff *skb, __u32 *remote, __u32 *vni)
@@ -700,10 +785,10 @@ static __always_inline int vx_ingress(struct __sk_buff *skb, __u8 *reason)
 	struct dpc_ct_val *ct = ct_lookup(&fk, cfg, now);
 	if (ct && ct->type == DPC_CT_FWD && (ct->flags & DPC_CT_FROM_TUNNEL) && ct->tun_ip == remote &&
 	    ct->ordinal == vni && fwd_valid(ct, &p)) {
-		if (rewrite(skb, &p, true, ct->nat_ip, ct->nat_port)) {
-			*reason = DPC_R_DROP_NAT;
-			return TC_ACT_SHOT;
-		}
+		int verdict = fwd_local(skb, &p, ct, cfg, now, reason);
+
+		if (verdict != TC_ACT_OK)
+			return verdict;
 		return deliver_local(&p, reason);
 	}
 	struct dpc_fe_val *fe = fe_lookup(&p, is_node_addr(p.daddr));
@@ -754,6 +839,8 @@ static __always_inline int vx_ingress(struct __sk_buff *skb, __u8 *reason)
 		*reason = DPC_R_DROP_CT;
 		return TC_ACT_SHOT;
 	}
+	if (!ct && mid_connection(&p))
+		count(skb->ifindex, DPC_HOOK_INGRESS, DPC_R_CT_RECREATED);
 	count(skb->ifindex, DPC_HOOK_INGRESS, DPC_R_NEW_CONN);
 	if (rewrite(skb, &p, true, be_ip, be_port)) {
 		*reason = DPC_R_DROP_NAT;
@@ -827,7 +914,7 @@ static __always_inline int ctlb_translate(struct bpf_sock_addr *ctx, __u8 proto)
 	struct dpc_fe_val *fe = fe_lookup(&p, p.daddr == cfg->node_ip);
 	if (!fe || fe->count == 0)
 		return 1;
-	struct dpc_be_val *be = pick_backend(fe, cfg->node_ip, cfg, bpf_ktime_get_ns(), &ord);
+	struct dpc_be_val *be = pick_backend(fe, cfg->node_ip, cfg, bpf_ktime_get_ns(), bpf_get_prandom_u32(), &ord);
 	if (!be)
 		return 1;
 	struct dpc_ctlb_key k = {.cookie = bpf_get_socket_cookie(ctx), .addr = be->addr, .port = be->port};

@@ -67,6 +67,7 @@
 #define DPC_R_NEW_CONN 7
 #define DPC_R_DROP_NO_BACKEND 8
 #define DPC_R_DROP_NAT 9
+#define DPC_R_CT_RECREATED 10 /* a live TCP flow found no conntrack entry (evicted, expired) */
 
 struct dpc_fe_key {
 	__be32 addr;

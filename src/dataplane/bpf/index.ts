@@ -23,7 +23,7 @@ import {
 } from './attach.ts';
 import { dumpMap, loadAll, runBatch } from './bpftool.ts';
 import { buildBpf, mapSizesFrom } from './build.ts';
-import { diffMap, orderNodeOps, ownersOf, type Shadow, shadowOf } from './diff.ts';
+import { diffMap, orderNodeOps, ownersOf, releasedOwners, type Shadow, shadowOf } from './diff.ts';
 import { planDsrOptout } from './dsr-optout.ts';
 import {
   decodeBackendKey,
@@ -382,9 +382,10 @@ class BpfDataplaneImpl implements BpfDataplane {
     const fePin = mapPin(rt.pins, MAP.natFrontend);
     const bePin = mapPin(rt.pins, MAP.natBackend);
     const rtPin = mapPin(rt.pins, MAP.routes);
+    const gone = releasedOwners(rt.frontends, plan.frontends);
     const ops = orderNodeOps(
-      diffMap(fePin, rt.frontends, plan.frontends),
-      diffMap(bePin, rt.backends, plan.backends),
+      diffMap(fePin, rt.frontends, plan.frontends, gone),
+      diffMap(bePin, rt.backends, plan.backends, gone),
       diffMap(rtPin, rt.routes, plan.routes),
     );
     try {

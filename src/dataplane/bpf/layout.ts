@@ -79,7 +79,11 @@ export const REASONS = [
   'new connections',
   'dropped: no backend',
   'dropped: NAT failed',
+  'conntrack re-created',
 ] as const;
+
+/** Counted when a TCP packet of a live connection finds no conntrack entry and one is re-created. */
+export const REASON_CT_RECREATED: Reason = 'conntrack re-created';
 
 /** One of the counter reasons. */
 export type Reason = (typeof REASONS)[number];

@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { batchLine } from '../../../src/dataplane/bpf/bpftool.ts';
-import { diffMap, orderNodeOps, ownersOf, shadowOf } from '../../../src/dataplane/bpf/diff.ts';
+import {
+  diffMap,
+  orderNodeOps,
+  ownersOf,
+  releasedOwners,
+  shadowOf,
+} from '../../../src/dataplane/bpf/diff.ts';
 import type { PlannedEntry } from '../../../src/dataplane/bpf/plan.ts';
 import { keyId } from '../../../src/dataplane/bpf/plan.ts';
 
@@ -12,7 +18,7 @@ function entry(k: number, v: number, owner = 'ns/a'): [string, PlannedEntry] {
 describe('diffMap / orderNodeOps', () => {
   it('writes nothing when the map already holds the plan', () => {
     const desired = new Map([entry(1, 1), entry(2, 2)]);
-    expect(diffMap('/p', shadowOf(desired), desired)).toEqual({ upserts: [], deletes: [] });
+    expect(diffMap('/p', shadowOf(desired), desired)).toEqual({ upserts: [], deletes: [], released: [] });
   });
 
   it('updates changed values, adds new keys, deletes keys no longer wanted', () => {
@@ -31,12 +37,36 @@ describe('diffMap / orderNodeOps', () => {
     const rt = diffMap('/rt', shadowOf(new Map([entry(7, 7)])), new Map([entry(3, 3)]));
     expect(orderNodeOps(fe, be, rt).map((o) => `${o.op} ${o.pin}`)).toEqual([
       'update /rt',
+      'delete /fe',
       'update /be',
       'update /fe',
-      'delete /fe',
       'delete /be',
       'delete /rt',
     ]);
+  });
+
+  it('frees the room of a deleted service before a newcomer takes it', () => {
+    const current = shadowOf(new Map([entry(1, 1, 'ns/old'), entry(2, 2, 'ns/stay')]));
+    const desired = new Map([entry(2, 2, 'ns/stay'), entry(3, 3, 'ns/new')]);
+    const gone = releasedOwners(current, desired);
+    expect(gone).toEqual(new Set(['ns/old']));
+    const beCur = shadowOf(new Map([entry(11, 1, 'ns/old'), entry(12, 2, 'ns/stay')]));
+    const be = diffMap('/be', beCur, new Map([entry(12, 2, 'ns/stay'), entry(13, 3, 'ns/new')]), gone);
+    const fe = diffMap('/fe', current, desired, gone);
+    const rt = diffMap('/rt', new Map(), new Map());
+    expect(orderNodeOps(fe, be, rt).map((o) => `${o.op} ${o.pin}`)).toEqual([
+      'delete /fe',
+      'delete /be',
+      'update /be',
+      'update /fe',
+    ]);
+  });
+
+  it('keeps the backends of a service whose frontend key another service takes over until the update', () => {
+    const current = shadowOf(new Map([entry(1, 1, 'ns/old')]));
+    // Same key (a reused ClusterIP), new owner: the old backends must outlive the frontend update.
+    const desired = new Map([entry(1, 2, 'ns/new')]);
+    expect(releasedOwners(current, desired)).toEqual(new Set());
   });
 
   it('knows which services a shadow holds', () => {
