@@ -3,6 +3,7 @@
  */
 import { readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { compareAreas } from '../report/classify.ts';
 
 /** The folder holding one `<area>.test.ts` per area. */
 export const SUITES_DIR = fileURLToPath(new URL('../../suites', import.meta.url));
@@ -23,11 +24,7 @@ export function availableAreas(dir: string = SUITES_DIR): string[] {
   const found = readdirSync(dir)
     .filter((f) => f.endsWith('.test.ts'))
     .map((f) => f.slice(0, -'.test.ts'.length));
-  const rank = (a: string) => {
-    const i = AREA_ORDER.indexOf(a);
-    return i < 0 ? AREA_ORDER.length : i;
-  };
-  return found.sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
+  return found.sort(compareAreas);
 }
 
 /** Resolves `--suite a,b` against the suites there are; unknown names are an error naming them. */

@@ -222,16 +222,25 @@ export function start(argv: readonly string[], opts: StartOptions = {}): Started
     argv: full,
     exited,
     output: () => out,
-    async stop(signal = 'SIGTERM', graceMs = 2000) {
-      child.kill(signal);
-      const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-      try {
-        return await exited;
-      } finally {
-        clearTimeout(timer);
-      }
-    },
+    stop: (signal = 'SIGTERM', graceMs = 2000) =>
+      stopProcess((sig) => child.kill(sig), exited, signal, graceMs),
   };
+}
+
+/** Signals a process and waits for its exit, escalating to SIGKILL after the grace period. */
+async function stopProcess(
+  kill: (signal: NodeJS.Signals) => unknown,
+  exited: Promise<RunResult>,
+  signal: NodeJS.Signals,
+  graceMs: number,
+): Promise<RunResult> {
+  kill(signal);
+  const timer = setTimeout(() => kill('SIGKILL'), graceMs);
+  try {
+    return await exited;
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /**
@@ -282,15 +291,8 @@ function startDetached(full: string[], opts: StartOptions): Started {
     argv: full,
     exited,
     output: () => '',
-    async stop(signal = 'SIGTERM', graceMs = 2000) {
-      child.kill(signal);
-      const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-      try {
-        return await exited;
-      } finally {
-        clearTimeout(timer);
-      }
-    },
+    stop: (signal = 'SIGTERM', graceMs = 2000) =>
+      stopProcess((sig) => child.kill(sig), exited, signal, graceMs),
   };
 }
 

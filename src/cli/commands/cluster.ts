@@ -142,52 +142,40 @@ function fileArgs(args: Parsed, verb: string): string[] {
   return files;
 }
 
-/** `dpconform apply -f`. */
-export const apply: Command = {
-  name: 'apply',
-  summary: 'Apply Kubernetes manifests (Namespace, Deployment, Service, NetworkPolicy, FelixConfiguration).',
-  usage: '-f FILE|DIR [-f ...] [--run ID]',
-  options: {
-    filename: {
-      type: 'string',
-      short: 'f',
-      multiple: true,
-      arg: 'PATH',
-      help: 'a YAML file or a directory of them',
+/** `apply -f` and `delete -f` differ only in the verb they hand the cluster. */
+function manifestCommand(verb: 'apply' | 'delete', summary: string): Command {
+  return {
+    name: verb,
+    summary,
+    usage: '-f FILE|DIR [-f ...] [--run ID]',
+    options: {
+      filename: {
+        type: 'string',
+        short: 'f',
+        multiple: true,
+        arg: 'PATH',
+        help: 'a YAML file or a directory of them',
+      },
     },
-  },
-  async run(args) {
-    const files = fileArgs(args, 'apply');
-    const cluster = await attach(args);
-    for (const f of files) await cluster.apply(f);
-    process.stdout.write(`${formatServices(cluster.model())}\n`);
-    for (const e of cluster.syncErrors()) process.stdout.write(`error: ${e}\n`);
-    return cluster.syncErrors().length > 0 ? EXIT.failed : EXIT.ok;
-  },
-};
+    async run(args) {
+      const files = fileArgs(args, verb);
+      const cluster = await attach(args);
+      for (const f of files) await (verb === 'apply' ? cluster.apply(f) : cluster.delete(f));
+      process.stdout.write(`${formatServices(cluster.model())}\n`);
+      for (const e of cluster.syncErrors()) process.stdout.write(`error: ${e}\n`);
+      return cluster.syncErrors().length > 0 ? EXIT.failed : EXIT.ok;
+    },
+  };
+}
+
+/** `dpconform apply -f`. */
+export const apply = manifestCommand(
+  'apply',
+  'Apply Kubernetes manifests (Namespace, Deployment, Service, NetworkPolicy, FelixConfiguration).',
+);
 
 /** `dpconform delete -f`. */
-export const del: Command = {
-  name: 'delete',
-  summary: 'Delete the objects named in Kubernetes manifests.',
-  usage: '-f FILE|DIR [-f ...] [--run ID]',
-  options: {
-    filename: {
-      type: 'string',
-      short: 'f',
-      multiple: true,
-      arg: 'PATH',
-      help: 'a YAML file or a directory of them',
-    },
-  },
-  async run(args) {
-    const files = fileArgs(args, 'delete');
-    const cluster = await attach(args);
-    for (const f of files) await cluster.delete(f);
-    process.stdout.write(`${formatServices(cluster.model())}\n`);
-    return EXIT.ok;
-  },
-};
+export const del = manifestCommand('delete', 'Delete the objects named in Kubernetes manifests.');
 
 /** `dpconform exec`. */
 export const exec: Command = {
