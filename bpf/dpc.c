@@ -110,6 +110,32 @@ struct {
 	__type(value, __u32);
 } dpc_dsr_optout SEC(".maps");
 
+/* NetworkPolicy: which workload veths are isolated, in which direction. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, DPC_POL_EP_SIZE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u32);
+	__type(value, struct dpc_pol_ep_val);
+} dpc_pol_ep SEC(".maps");
+
+/* NetworkPolicy: (veth, direction, peer prefix) -> the port ranges allowed. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, DPC_POL_RULES_SIZE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct dpc_pol_key);
+	__type(value, struct dpc_pol_val);
+} dpc_pol_rules SEC(".maps");
+
+/* NetworkPolicy: flows the workload hooks have let through, so only new flows are judged. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, DPC_POL_CT_SIZE);
+	__type(key, struct dpc_pol_ct_key);
+	__type(value, struct dpc_pol_ct_val);
+} dpc_pol_ct SEC(".maps");
+
 #ifdef DPC_TEST
 /* BPF_PROG_TEST_RUN cannot attach tunnel metadata to a packet, nor show where a redirect
  * went: test builds read the received key from dpc_test_tun and record what they sent. */
@@ -651,21 +677,163 @@ static __always_inline int reply_to_frontend_node(struct __sk_buff *skb, struct 
 	return tunnel_to(skb, cfg, tun, DPC_VNI_RETURN, reason);
 }
 
-/* Egress towards a client (pod veth egress, data interface egress): undo the DNAT of a reply. */
-static __always_inline int reverse_on_egress(struct __sk_buff *skb, __u8 *reason)
+/* Undoes the DNAT of a reply on its way to the client; `p` is left as the client will see it. */
+static __always_inline int reverse_nat(struct __sk_buff *skb, struct dpc_pkt *p, const struct dpc_cfg *cfg,
+				       __u64 now, __u8 *reason)
+{
+	struct dpc_ct_key k = tuple_of(p);
+	struct dpc_ct_val *ct = ct_lookup(&k, cfg, now);
+
+	if (!ct || ct->type != DPC_CT_REV || (ct->flags & DPC_CT_FROM_TUNNEL))
+		return TC_ACT_OK;
+	return nat(skb, p, false, ct->nat_ip, ct->nat_port, reason);
+}
+
+/* Egress of a data interface, towards an external client. */
+static __always_inline int host_egress(struct __sk_buff *skb, __u8 *reason)
 {
 	struct dpc_pkt p;
 	struct dpc_cfg *cfg = get_cfg();
 
 	if (!cfg || parse(skb, &p) != PARSE_L4)
 		return TC_ACT_OK;
-	struct dpc_ct_key k = tuple_of(&p);
-	struct dpc_ct_val *ct = ct_lookup(&k, cfg, bpf_ktime_get_ns());
-	if (!ct || ct->type != DPC_CT_REV || (ct->flags & DPC_CT_FROM_TUNNEL))
-		return TC_ACT_OK;
-	return nat(skb, &p, false, ct->nat_ip, ct->nat_port, reason);
+	return reverse_nat(skb, &p, cfg, bpf_ktime_get_ns(), reason);
 }
 
+static __always_inline struct dpc_pol_ct_key pol_ct_key(const struct dpc_pkt *p, __u32 ifindex, bool reversed)
+{
+	struct dpc_pol_ct_key k = {
+		.saddr = reversed ? p->daddr : p->saddr,
+		.daddr = reversed ? p->saddr : p->daddr,
+		.sport = reversed ? p->dport : p->sport,
+		.dport = reversed ? p->sport : p->dport,
+		.proto = p->proto,
+		.ifindex = ifindex,
+	};
+	return k;
+}
+
+static __always_inline bool pol_ct_hit(const struct dpc_pol_ct_key *k, const struct dpc_cfg *cfg, __u64 now)
+{
+	struct dpc_pol_ct_val *v = bpf_map_lookup_elem(&dpc_pol_ct, k);
+
+	if (!v || now - v->last_seen > ct_timeout_ns(cfg, k->proto))
+		return false;
+	v->last_seen = now;
+	return true;
+}
+
+/*
+ * Whether `p` (as the pod on `ifindex` sees it) belongs to a flow this veth already let through,
+ * in either direction: a later packet of a flow, or a reply to it.
+ */
+static __always_inline bool pol_known(const struct dpc_pkt *p, __u32 ifindex, const struct dpc_cfg *cfg,
+				      __u64 now)
+{
+	struct dpc_pol_ct_key fk = pol_ct_key(p, ifindex, false);
+	struct dpc_pol_ct_key rk = pol_ct_key(p, ifindex, true);
+
+	return pol_ct_hit(&fk, cfg, now) || pol_ct_hit(&rk, cfg, now);
+}
+
+static __always_inline bool pol_ports_admit(const struct dpc_pol_val *v, __u8 proto, __u16 port)
+{
+	__u32 n = v->count;
+
+	for (int i = 0; i < DPC_POL_PORTS; i++) {
+		if (i >= n)
+			break;
+		const struct dpc_pol_port *r = &v->ports[i];
+		if (r->proto == DPC_POL_ANY_PROTO)
+			return true;
+		if (r->proto == proto && port >= r->lo && port <= r->hi)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Whether NetworkPolicy lets a new flow through the workload veth `ifindex` in direction `dir`:
+ * `peer` is the other end (source for ingress, destination after service NAT for egress) and
+ * `port` the destination port (network order; 0 for packets without one).
+ */
+static __always_inline bool pol_admits(__u32 ifindex, __u32 dir, __be32 peer, __u8 proto, __be16 port)
+{
+	struct dpc_pol_ep_val *ep = bpf_map_lookup_elem(&dpc_pol_ep, &ifindex);
+	__u32 flag = dir == DPC_POL_DIR_INGRESS ? DPC_POL_ISOLATED_INGRESS : DPC_POL_ISOLATED_EGRESS;
+
+	if (!ep || !(ep->flags & flag))
+		return true;
+	struct dpc_pol_key k = {.prefixlen = 96, .ifindex = ifindex, .dir = dir, .addr = peer};
+	struct dpc_pol_val *v = bpf_map_lookup_elem(&dpc_pol_rules, &k);
+
+	return v && pol_ports_admit(v, proto, bpf_ntohs(port));
+}
+
+/*
+ * The policy verdict of a workload hook, once NAT has had its say: a packet of a flow this veth
+ * already let through keeps `verdict`; a new flow is judged and, when allowed, remembered under
+ * `pod_view` (the tuple as the pod sees it), also when its pod is not isolated, so that replies
+ * and flows that predate a policy pass later. A refused packet is dropped, never rejected.
+ */
+static __always_inline int pol_verdict(__u32 ifindex, __u32 dir, const struct dpc_pkt *pod_view, bool known,
+				       __be32 peer, const struct dpc_pkt *judged, int verdict, __u64 now,
+				       __u8 *reason)
+{
+	if (verdict == TC_ACT_SHOT || known)
+		return verdict;
+	if (!pol_admits(ifindex, dir, peer, judged->proto, judged->dport)) {
+		*reason = DPC_R_DROP_POLICY;
+		return TC_ACT_SHOT;
+	}
+	struct dpc_pol_ct_key k = pol_ct_key(pod_view, ifindex, false);
+	struct dpc_pol_ct_val v = {.last_seen = now};
+	/* A full LRU map evicts; a failed write only means the next packet is judged again. */
+	bpf_map_update_elem(&dpc_pol_ct, &k, &v, BPF_ANY);
+	return verdict;
+}
+
+/* tc egress of a workload veth (traffic to the pod): reverse NAT of replies, then ingress policy. */
+static __always_inline int wl_egress(struct __sk_buff *skb, __u8 *reason)
+{
+	struct dpc_pkt p;
+	struct dpc_cfg *cfg = get_cfg();
+	int parsed = parse(skb, &p);
+	int verdict = TC_ACT_OK;
+
+	if (!cfg || parsed == PARSE_NOT_IPV4)
+		return TC_ACT_OK;
+	__u64 now = bpf_ktime_get_ns();
+	if (parsed == PARSE_L4)
+		verdict = reverse_nat(skb, &p, cfg, now, reason);
+	if (verdict == TC_ACT_SHOT)
+		return verdict;
+	/* After NAT: the pod's view, with the client's own address (never SNATed here) as the peer. */
+	bool known = pol_known(&p, skb->ifindex, cfg, now);
+	return pol_verdict(skb->ifindex, DPC_POL_DIR_INGRESS, &p, known, p.saddr, &p, verdict, now, reason);
+}
+
+/* Service NAT of a packet leaving a pod; `p` is left as the packet now is. */
+static __always_inline int wl_ingress_nat(struct __sk_buff *skb, struct dpc_pkt *p, const struct dpc_cfg *cfg,
+					  __u64 now, __u8 *reason)
+{
+	struct dpc_ct_key k = tuple_of(p);
+	struct dpc_ct_val *ct = ct_lookup(&k, cfg, now);
+
+	if (ct && ct->type == DPC_CT_FWD && fwd_valid(ct, p))
+		return fwd_local(skb, p, ct, cfg, now, reason);
+	if (ct && ct->type == DPC_CT_REV) {
+		if (ct->flags & DPC_CT_FROM_TUNNEL)
+			return reply_to_frontend_node(skb, p, ct, cfg, reason);
+		return TC_ACT_OK;
+	}
+	struct dpc_fe_val *fe = fe_lookup(p, p->daddr == cfg->node_ip);
+	if (!fe)
+		return TC_ACT_OK;
+	return new_flow(skb, p, fe, cfg, now, false, !ct, reason);
+}
+
+/* tc ingress of a workload veth (traffic from the pod): source check, service NAT, egress policy. */
 static __always_inline int wl_ingress(struct __sk_buff *skb, __u8 *reason)
 {
 	struct dpc_pkt p;
@@ -680,23 +848,15 @@ static __always_inline int wl_ingress(struct __sk_buff *skb, __u8 *reason)
 		*reason = DPC_R_DROP_ROUTE;
 		return TC_ACT_SHOT;
 	}
-	if (parsed != PARSE_L4)
-		return TC_ACT_OK;
 
 	__u64 now = bpf_ktime_get_ns();
-	struct dpc_ct_key k = tuple_of(&p);
-	struct dpc_ct_val *ct = ct_lookup(&k, cfg, now);
-	if (ct && ct->type == DPC_CT_FWD && fwd_valid(ct, &p))
-		return fwd_local(skb, &p, ct, cfg, now, reason);
-	if (ct && ct->type == DPC_CT_REV) {
-		if (ct->flags & DPC_CT_FROM_TUNNEL)
-			return reply_to_frontend_node(skb, &p, ct, cfg, reason);
-		return TC_ACT_OK;
-	}
-	struct dpc_fe_val *fe = fe_lookup(&p, p.daddr == cfg->node_ip);
-	if (!fe)
-		return TC_ACT_OK;
-	return new_flow(skb, &p, fe, cfg, now, false, !ct, reason);
+	/* Policy state is kept under the tuple the pod sent, before any NAT. */
+	struct dpc_pkt sent = p;
+	bool known = pol_known(&sent, skb->ifindex, cfg, now);
+	int verdict = parsed == PARSE_L4 ? wl_ingress_nat(skb, &p, cfg, now, reason) : TC_ACT_OK;
+
+	/* Egress policy judges the destination after service NAT: the backend, as Kubernetes does. */
+	return pol_verdict(skb->ifindex, DPC_POL_DIR_EGRESS, &sent, known, p.daddr, &p, verdict, now, reason);
 }
 
 static __always_inline int host_ingress(struct __sk_buff *skb, __u8 *reason)
@@ -864,7 +1024,7 @@ SEC("tc")
 int dpc_wl_eg(struct __sk_buff *skb)
 {
 	__u8 reason = 0;
-	int verdict = reverse_on_egress(skb, &reason);
+	int verdict = wl_egress(skb, &reason);
 
 	return finish(skb, DPC_HOOK_EGRESS, verdict, reason);
 }
@@ -884,7 +1044,7 @@ SEC("tc")
 int dpc_host_eg(struct __sk_buff *skb)
 {
 	__u8 reason = 0;
-	int verdict = reverse_on_egress(skb, &reason);
+	int verdict = host_egress(skb, &reason);
 
 	return finish(skb, DPC_HOOK_EGRESS, verdict, reason);
 }

@@ -28,6 +28,12 @@
 #define DPC_COUNTERS_SIZE 16384
 #define DPC_CTLB_SIZE 65536
 #define DPC_DSR_OPTOUT_SIZE 1024
+/* NetworkPolicy: endpoints (workload veths) per node, rule prefixes per node, allowed flows. */
+#define DPC_POL_EP_SIZE 4096
+#define DPC_POL_RULES_SIZE 65536
+#define DPC_POL_CT_SIZE 65536
+/* Port ranges one rule prefix admits (after merging every rule that covers the prefix). */
+#define DPC_POL_PORTS 16
 
 /* VNI of a reply travelling back to the node that owns the frontend; any other VNI is an ordinal. */
 #define DPC_VNI_RETURN 0xffffff
@@ -52,6 +58,14 @@
 /* Config flags. */
 /* bpfExternalServiceMode DSR: replies skip the return tunnel, except to clients in dpc_dsr_optout. */
 #define DPC_CFG_DSR 0x1
+
+/* Policy: isolation flags of an endpoint, one per direction as seen from the pod. */
+#define DPC_POL_DIR_INGRESS 0 /* traffic to the pod: judged on tc egress of its host veth */
+#define DPC_POL_DIR_EGRESS 1  /* traffic from the pod: judged on tc ingress of its host veth */
+#define DPC_POL_ISOLATED_INGRESS 0x1
+#define DPC_POL_ISOLATED_EGRESS 0x2
+/* Protocol 0 in a port range: every protocol and every port (a rule without ports). */
+#define DPC_POL_ANY_PROTO 0
 
 /* Counter hooks and reasons; the reason words live in layout.ts. */
 #define DPC_HOOK_INGRESS 0
@@ -174,6 +188,52 @@ struct dpc_ctlb_val {
 	__u16 pad;
 };
 
+/* dpc_pol_ep: host-side veth ifindex -> isolation flags. */
+struct dpc_pol_ep_val {
+	__u32 flags;
+};
+
+/*
+ * dpc_pol_rules, an LPM trie: (endpoint ifindex, direction) fully matched, then the peer's
+ * address by prefix. prefixlen = 64 + the CIDR's prefix length.
+ */
+struct dpc_pol_key {
+	__u32 prefixlen;
+	__u32 ifindex; /* always inside the prefix: byte order does not matter */
+	__u32 dir;
+	__be32 addr;
+};
+
+/* One admitted port range of one protocol (host order); proto DPC_POL_ANY_PROTO admits all. */
+struct dpc_pol_port {
+	__u16 lo;
+	__u16 hi;
+	__u8 proto;
+	__u8 pad[3];
+};
+
+/* Every port range the rules admit for a peer prefix, those of covering prefixes folded in. */
+struct dpc_pol_val {
+	__u32 count;
+	__u32 pad;
+	struct dpc_pol_port ports[DPC_POL_PORTS];
+};
+
+/* dpc_pol_ct: a flow a policy hook let through, keyed as the pod sees it (its tuple, its veth). */
+struct dpc_pol_ct_key {
+	__be32 saddr;
+	__be32 daddr;
+	__be16 sport;
+	__be16 dport;
+	__u8 proto;
+	__u8 pad[3];
+	__u32 ifindex;
+};
+
+struct dpc_pol_ct_val {
+	__u64 last_seen;
+};
+
 /* Test builds only: the tunnel key the vx hook pretends to have received. */
 struct dpc_test_tun {
 	__u32 remote_ipv4; /* host order, as bpf_tunnel_key has it */
@@ -195,5 +255,11 @@ _Static_assert(sizeof(struct dpc_counter_key) == 8, "counter key");
 _Static_assert(sizeof(struct dpc_cfg) == 24, "cfg");
 _Static_assert(sizeof(struct dpc_ctlb_key) == 16, "ctlb key");
 _Static_assert(sizeof(struct dpc_ctlb_val) == 8, "ctlb val");
+_Static_assert(sizeof(struct dpc_pol_ep_val) == 4, "pol ep val");
+_Static_assert(sizeof(struct dpc_pol_key) == 16, "pol key");
+_Static_assert(sizeof(struct dpc_pol_port) == 8, "pol port");
+_Static_assert(sizeof(struct dpc_pol_val) == 8 + 8 * DPC_POL_PORTS, "pol val");
+_Static_assert(sizeof(struct dpc_pol_ct_key) == 20, "pol ct key");
+_Static_assert(sizeof(struct dpc_pol_ct_val) == 8, "pol ct val");
 
 #endif

@@ -10,6 +10,10 @@ import {
   CT_TYPE,
   HOOK,
   type HookName,
+  POLICY_ANY_PROTO,
+  POLICY_DIR,
+  POLICY_ISOLATED,
+  POLICY_PORTS,
   REASONS,
   type Reason,
   ROUTE_TYPE,
@@ -369,6 +373,89 @@ export function decodeConfig(b: Uint8Array): NodeConfig {
     udpTimeoutS: d.getUint32(16, true),
     affinityTimeoutS: d.getUint32(20, true),
   };
+}
+
+/** Isolation of one workload veth (`dpc_pol_ep` value). */
+export interface PolicyEndpoint {
+  ingress: boolean;
+  egress: boolean;
+}
+
+/** A `dpc_pol_rules` key: the pod's veth, the direction, the peer prefix. */
+export interface PolicyRuleKey {
+  ifindex: number;
+  direction: 'ingress' | 'egress';
+  cidr: string;
+}
+
+/** One admitted destination port range; protocol `any` admits every protocol and port. */
+export interface PolicyPortRange {
+  protocol: Protocol | 'any';
+  lo: number;
+  hi: number;
+}
+
+/** Encodes a `dpc_pol_ep` value. */
+export function encodePolicyEndpoint(e: PolicyEndpoint): Uint8Array {
+  const [b, d] = view(SIZE.policyEndpointVal);
+  d.setUint32(0, (e.ingress ? POLICY_ISOLATED.ingress : 0) | (e.egress ? POLICY_ISOLATED.egress : 0), true);
+  return b;
+}
+
+/** Decodes a `dpc_pol_ep` value. */
+export function decodePolicyEndpoint(b: Uint8Array): PolicyEndpoint {
+  const flags = dv(b, SIZE.policyEndpointVal, 'policy endpoint').getUint32(0, true);
+  return { ingress: (flags & POLICY_ISOLATED.ingress) !== 0, egress: (flags & POLICY_ISOLATED.egress) !== 0 };
+}
+
+/** Encodes a `dpc_pol_rules` key: prefix length 64 (ifindex, direction) + the CIDR's. */
+export function encodePolicyRuleKey(k: PolicyRuleKey): Uint8Array {
+  const { addr, prefixLen } = parseCidr(k.cidr);
+  const [b, d] = view(SIZE.policyKey);
+  d.setUint32(0, 64 + prefixLen, true);
+  d.setUint32(4, k.ifindex, true);
+  d.setUint32(8, POLICY_DIR[k.direction], true);
+  b.set(ipv4Bytes(addr), 12);
+  return b;
+}
+
+/** Decodes a `dpc_pol_rules` key. */
+export function decodePolicyRuleKey(b: Uint8Array): PolicyRuleKey {
+  const d = dv(b, SIZE.policyKey, 'policy key');
+  return {
+    ifindex: d.getUint32(4, true),
+    direction: d.getUint32(8, true) === POLICY_DIR.egress ? 'egress' : 'ingress',
+    cidr: `${ipv4String(b, 12)}/${d.getUint32(0, true) - 64}`,
+  };
+}
+
+/** Encodes a `dpc_pol_rules` value; more than POLICY_PORTS ranges is an error. */
+export function encodePolicyRuleValue(ranges: readonly PolicyPortRange[]): Uint8Array {
+  if (ranges.length > POLICY_PORTS) throw new Error(`${ranges.length} port ranges; at most ${POLICY_PORTS}`);
+  const [b, d] = view(SIZE.policyVal);
+  d.setUint32(0, ranges.length, true);
+  ranges.forEach((r, i) => {
+    const off = 8 + i * SIZE.policyPort;
+    d.setUint16(off, checkPort(r.lo), true);
+    d.setUint16(off + 2, checkPort(r.hi), true);
+    d.setUint8(off + 4, r.protocol === 'any' ? POLICY_ANY_PROTO : proto(r.protocol));
+  });
+  return b;
+}
+
+/** Decodes a `dpc_pol_rules` value. */
+export function decodePolicyRuleValue(b: Uint8Array): PolicyPortRange[] {
+  const d = dv(b, SIZE.policyVal, 'policy value');
+  const n = Math.min(d.getUint32(0, true), POLICY_PORTS);
+  return Array.from({ length: n }, (_, i) => {
+    const off = 8 + i * SIZE.policyPort;
+    const code = d.getUint8(off + 4);
+    return {
+      protocol: code === POLICY_ANY_PROTO ? 'any' : protoName(code),
+      lo: d.getUint16(off, true),
+      hi: d.getUint16(off + 2, true),
+    };
+  });
 }
 
 /** Encodes a host-order u32 (array map keys). */

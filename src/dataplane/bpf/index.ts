@@ -7,6 +7,8 @@ import { mkdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { NodeInfo } from '../../cluster/types.ts';
 import type { ClusterModel } from '../../k8s/model.ts';
+import { compilePolicy, policyInputsFromModel } from '../../policy/compile.ts';
+import type { PodPolicy } from '../../policy/types.ts';
 import type { Dataplane, DataplaneContext, Frontend, SyncReport } from '../types.ts';
 import {
   attachCtlb,
@@ -53,6 +55,7 @@ import {
 } from './maps.ts';
 import { ensureVxlan, listLinks, removeVxlan, syncLocalRoutes } from './node-kernel.ts';
 import { keyId, type PlanLimits, planNode, ServiceIds } from './plan.ts';
+import { planPolicy } from './policy-plan.ts';
 
 export { BpfCompileError, buildBpf, mapSizesFrom } from './build.ts';
 export type { CounterRow, MapUsage, NodePins } from './maps.ts';
@@ -109,6 +112,9 @@ interface NodeRuntime {
   routes: Shadow;
   /** `dpc_dsr_optout` as last programmed. */
   dsrOptout: Shadow;
+  /** `dpc_pol_ep` and `dpc_pol_rules` as last programmed. */
+  policyEndpoints: Shadow;
+  policyRules: Shadow;
   services: string[];
   cgroup: string;
   createdCgroup: boolean;
@@ -129,6 +135,11 @@ async function shadowFromMap(pin: string): Promise<Shadow> {
   const s: Shadow = new Map();
   for (const e of await dumpMap(pin)) s.set(keyId(e.key), { value: toHexWords(e.value), owner: '?' });
   return s;
+}
+
+/** The shadow of a map an older object may not have (empty then). */
+async function shadowIfPinned(pin: string): Promise<Shadow> {
+  return (await exists(pin)) ? shadowFromMap(pin) : new Map();
 }
 
 class BpfDataplaneImpl implements BpfDataplane {
@@ -188,6 +199,8 @@ class BpfDataplaneImpl implements BpfDataplane {
       backends: new Map(),
       routes: new Map(),
       dsrOptout: new Map(),
+      policyEndpoints: new Map(),
+      policyRules: new Map(),
       services: [],
       cgroup: join(ctx.cgroupDir, info.name),
       createdCgroup: false,
@@ -251,6 +264,8 @@ class BpfDataplaneImpl implements BpfDataplane {
       dsrOptout: (await exists(mapPin(pins, MAP.dsrOptout)))
         ? await shadowFromMap(mapPin(pins, MAP.dsrOptout))
         : new Map(),
+      policyEndpoints: await shadowIfPinned(mapPin(pins, MAP.policyEndpoints)),
+      policyRules: await shadowIfPinned(mapPin(pins, MAP.policyRules)),
       services: [],
       cgroup: join(ctx.cgroupDir, info.name),
       createdCgroup: false,
@@ -323,6 +338,36 @@ class BpfDataplaneImpl implements BpfDataplane {
     rt.dsrOptout = shadowOf(entries);
   }
 
+  /**
+   * Brings a node's policy maps to the compiled policy. Rules go in before the isolation that
+   * makes them matter and go after it is lifted, so no step denies what both ends allow.
+   */
+  private async syncPolicy(
+    rt: NodeRuntime,
+    compiled: readonly PodPolicy[],
+    ifindexes: ReadonlyMap<string, number>,
+  ): Promise<string[]> {
+    const epPin = mapPin(rt.pins, MAP.policyEndpoints);
+    const rulePin = mapPin(rt.pins, MAP.policyRules);
+    const plan = planPolicy(compiled, rt.info.name, ifindexes);
+    const eps = diffMap(epPin, rt.policyEndpoints, plan.endpoints);
+    const rules = diffMap(rulePin, rt.policyRules, plan.rules);
+    const ops = [...rules.upserts, ...eps.upserts, ...eps.deletes, ...rules.deletes];
+    if (ops.length === 0) return plan.errors;
+    if (!(await exists(epPin)))
+      throw new Error(`bpf dataplane: ${epPin} is missing; the installed object predates policy maps`);
+    try {
+      await runBatch(ops);
+    } catch (err) {
+      rt.policyEndpoints = await shadowFromMap(epPin);
+      rt.policyRules = await shadowFromMap(rulePin);
+      throw err;
+    }
+    rt.policyEndpoints = shadowOf(plan.endpoints);
+    rt.policyRules = shadowOf(plan.rules);
+    return plan.errors;
+  }
+
   private limits(): PlanLimits {
     const s = this.requireCtx().settings;
     return {
@@ -348,8 +393,9 @@ class BpfDataplaneImpl implements BpfDataplane {
     const ctx = this.requireCtx();
     const limits = this.limits();
     const pattern = new RegExp(ctx.settings.bpfDataIfacePattern);
+    const compiled = compilePolicy(policyInputsFromModel(model));
     const perNode = await Promise.all(
-      [...this.nodes.values()].map((rt) => this.syncNode(model, rt, limits, pattern)),
+      [...this.nodes.values()].map((rt) => this.syncNode(model, compiled, rt, limits, pattern)),
     );
     this.ids.sweep();
     const errors = [...new Set([...perNode.flat(), ...this.dsrOptoutErrors()])];
@@ -365,6 +411,7 @@ class BpfDataplaneImpl implements BpfDataplane {
 
   private async syncNode(
     model: ClusterModel,
+    compiled: readonly PodPolicy[],
     rt: NodeRuntime,
     limits: PlanLimits,
     pattern: RegExp,
@@ -402,9 +449,10 @@ class BpfDataplaneImpl implements BpfDataplane {
     rt.routes = shadowOf(plan.routes);
     rt.services = plan.services;
     await this.syncDsrOptout(rt);
+    const policyErrors = await this.syncPolicy(rt, compiled, ifindexes);
     await syncLocalRoutes(netns, plan.localCidrs);
 
-    // Programs go on new interfaces only after the routes they check are in the map.
+    // Programs go on new interfaces only after the routes and policy they check are in the maps.
     const list: TcAttachment[] = [];
     for (const l of links) {
       if (rt.attached.get(l.name) === l.ifindex) continue;
@@ -426,7 +474,7 @@ class BpfDataplaneImpl implements BpfDataplane {
     for (const a of list) if (!failed.has(a.iface)) rt.attached.set(a.iface, ifindexes.get(a.iface) ?? 0);
     const stillThere =
       failed.size > 0 ? new Set((await listLinks(netns)).map((l) => l.name)) : new Set<string>();
-    const errors = [...plan.errors];
+    const errors = [...plan.errors, ...policyErrors];
     for (const f of failed) {
       // A veth that vanished meanwhile was a pod going away, not a failure.
       if (stillThere.has(f))

@@ -14,6 +14,9 @@ export const MAP = {
   config: 'dpc_cfg',
   ctlbReverse: 'dpc_ctlb_rev',
   dsrOptout: 'dpc_dsr_optout',
+  policyEndpoints: 'dpc_pol_ep',
+  policyRules: 'dpc_pol_rules',
+  policyConntrack: 'dpc_pol_ct',
 } as const;
 
 /** One of the dataplane's map names. */
@@ -36,7 +39,23 @@ export const PROG = {
 } as const;
 
 /** Capacity of the maps whose size no FelixConfiguration field sets. */
-export const FIXED_MAP_SIZE = { counters: 16384, ctlbReverse: 65536, dsrOptout: 1024 } as const;
+export const FIXED_MAP_SIZE = {
+  counters: 16384,
+  ctlbReverse: 65536,
+  dsrOptout: 1024,
+  policyEndpoints: 4096,
+  policyRules: 65536,
+  policyConntrack: 65536,
+} as const;
+
+/** Port ranges one `dpc_pol_rules` value holds. */
+export const POLICY_PORTS = 16;
+/** Direction codes of the policy maps, as seen from the pod. */
+export const POLICY_DIR = { ingress: 0, egress: 1 } as const;
+/** `dpc_pol_ep` flags: the pod is isolated (default deny) in that direction. */
+export const POLICY_ISOLATED = { ingress: 0x1, egress: 0x2 } as const;
+/** Protocol code of a port range admitting every protocol and port (a rule without ports). */
+export const POLICY_ANY_PROTO = 0;
 
 /** VNI of a reply going back to the frontend node; any lower VNI is a backend ordinal. */
 export const VNI_RETURN = 0xffffff;
@@ -107,4 +126,11 @@ export const SIZE = {
   ctlbVal: 8,
   dsrOptoutKey: 8,
   dsrOptoutVal: 4,
+  policyEndpointKey: 4,
+  policyEndpointVal: 4,
+  policyKey: 16,
+  policyPort: 8,
+  policyVal: 8 + 8 * 16,
+  policyCtKey: 20,
+  policyCtVal: 8,
 } as const;

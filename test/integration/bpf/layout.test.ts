@@ -75,6 +75,16 @@ describe('encodings match the C structs (via BTF)', () => {
     await expectSize(MAP.ctlbReverse, SIZE.ctlbKey, SIZE.ctlbVal);
     await expectSize(MAP.dsrOptout, SIZE.dsrOptoutKey, SIZE.dsrOptoutVal);
     expect((await mapInfo(mapPin(node.pins, MAP.dsrOptout))).maxEntries).toBe(FIXED_MAP_SIZE.dsrOptout);
+    await expectSize(MAP.policyEndpoints, SIZE.policyEndpointKey, SIZE.policyEndpointVal);
+    await expectSize(MAP.policyRules, SIZE.policyKey, SIZE.policyVal);
+    await expectSize(MAP.policyConntrack, SIZE.policyCtKey, SIZE.policyCtVal);
+    expect((await mapInfo(mapPin(node.pins, MAP.policyEndpoints))).maxEntries).toBe(
+      FIXED_MAP_SIZE.policyEndpoints,
+    );
+    expect((await mapInfo(mapPin(node.pins, MAP.policyRules))).maxEntries).toBe(FIXED_MAP_SIZE.policyRules);
+    expect((await mapInfo(mapPin(node.pins, MAP.policyConntrack))).maxEntries).toBe(
+      FIXED_MAP_SIZE.policyConntrack,
+    );
   });
 
   it('LAYOUT-002 frontend and backend fields', async () => {
