@@ -5,6 +5,7 @@ import { CommandError } from '../sys/exec.ts';
 import { CliError, type Command, commandHelp, EXIT, parseCommand } from './command.ts';
 import { bpf } from './commands/bpf.ts';
 import { apply, del, down, exec, probe, status, up } from './commands/cluster.ts';
+import { dataplane } from './commands/dataplane.ts';
 import { metrics } from './commands/metrics.ts';
 import { build, runCommand } from './commands/run.ts';
 

@@ -5,6 +5,15 @@
 import { mkdir } from 'node:fs/promises';
 import type { BpfDataplane } from '../../dataplane/bpf/index.ts';
 import { createDataplane } from '../../dataplane/factory.ts';
+import type { IptablesDataplane } from '../../dataplane/iptables/index.ts';
+import {
+  isKubeProxyLeftWarning,
+  kubeProxyLeftWarning,
+  mergeSwitchWarnings,
+  planSwitch,
+  type SwitchPlan,
+  settleKubeProxyChains,
+} from '../../dataplane/switch.ts';
 import type {
   Dataplane,
   DataplaneContext,
@@ -17,7 +26,7 @@ import { startMetricsServers, stopMetricsServers } from '../../metrics/process.t
 import { type RunOptions, type RunResult, run } from '../../sys/exec.ts';
 import type { AgentClient } from '../../workload/agent-client.ts';
 import { startAgent } from '../../workload/agent-process.ts';
-import type { ProbeRequest, ProbeResult } from '../../workload/types.ts';
+import type { ProbeRequest, ProbeResult, StreamRecord, StreamStartRequest } from '../../workload/types.ts';
 import { onInterrupt } from '../cleanup.ts';
 import { ControlPlane } from '../control-plane.ts';
 import { runSteps } from '../steps.ts';
@@ -227,7 +236,7 @@ export class NetnsCluster implements Cluster {
     await Promise.all(added.map((p) => this.startPodAgent(p, listenPorts(model, p))));
     await this.updateListeners(model, added);
     const { settings, warnings } = this.control.settings();
-    this.state.warnings = warnings;
+    this.state.warnings = mergeSwitchWarnings(warnings, this.state.warnings, this.state.dataplane, settings);
     if (JSON.stringify(settings) !== JSON.stringify(this.state.settings)) {
       // A FelixConfiguration changed: bpfEnabled picks the dataplane, the other fields are read
       // at install time, so the dataplane is put on again with the new settings.
@@ -241,15 +250,45 @@ export class NetnsCluster implements Cluster {
     await saveState(this.state);
   }
 
-  /** Takes the current dataplane off the nodes and puts `mode` on, with the settings in force. */
+  /**
+   * Takes the current dataplane off the nodes and puts `mode` on, with the settings in force.
+   * Between modes the new one is installed and programmed before the old one goes (see
+   * {@link planSwitch}); then the eBPF side settles kube-proxy's chains.
+   */
   private async reinstall(mode: DataplaneMode): Promise<void> {
+    const plan = planSwitch(this.dataplane.mode, mode, this.state.settings);
     await stopMetricsServers(this.context());
-    await this.dataplane.uninstall();
-    this.dataplane = await createDataplane(mode);
+    const old = this.dataplane;
+    if (plan.order === 'break-before-make') await this.retire(old, plan);
+    const next = await createDataplane(mode);
+    await next.install(this.context());
+    if (plan.order === 'make-before-break' && this.state.model) {
+      const report = await next.sync(this.state.model);
+      for (const e of report.errors) this.log(`dataplane: ${e}`);
+    }
+    this.dataplane = next;
     this.state.dataplane = mode;
     await saveState(this.state);
-    await this.dataplane.install(this.context());
+    if (plan.order === 'make-before-break') await this.retire(old, plan);
+    const outcome = await settleKubeProxyChains(plan, this.state.topology.nodes);
+    const removed = Object.values(outcome.removed).reduce((a, b) => a + b, 0);
+    if (removed > 0) this.log(`bpfKubeProxyIptablesCleanupEnabled: removed ${removed} kube-proxy chains`);
+    this.state.warnings = this.state.warnings.filter((w) => !isKubeProxyLeftWarning(w));
+    if (outcome.leftOn.length > 0) {
+      const warning = kubeProxyLeftWarning(outcome.leftOn);
+      this.state.warnings.push(warning);
+      this.log(`warning: ${warning}`);
+    }
     await this.startMetrics();
+  }
+
+  /** Removes a dataplane being replaced; iptables leaves its service chains when the plan says so. */
+  private async retire(old: Dataplane, plan: SwitchPlan): Promise<void> {
+    if (old.mode === 'iptables') {
+      await (old as IptablesDataplane).uninstall({ keepKubeProxyChains: plan.keepKubeProxyChains });
+      return;
+    }
+    await old.uninstall();
   }
 
   /** Each node of an eBPF cluster serves Prometheus metrics read from its maps. */
@@ -429,6 +468,29 @@ export class NetnsCluster implements Cluster {
     const place = this.place(from);
     const key = place.kind === 'pod' ? placeKeyOfPod(place.info) : place.info.name;
     return (await this.agentFor(key)).probes(requests, concurrency);
+  }
+
+  /**
+   * Opens a long-lived HTTP connection from a node, pod or client that sends a request every
+   * `intervalMs` (the agent's stream), to watch an established connection across a change.
+   */
+  async streamStart(from: string, request: StreamStartRequest): Promise<StreamRecord> {
+    return (await this.agentOf(from)).streamStart(request);
+  }
+
+  /** What a stream opened with {@link streamStart} has recorded so far. */
+  async streamGet(from: string, id: string): Promise<StreamRecord> {
+    return (await this.agentOf(from)).streamGet(id);
+  }
+
+  /** Stops a stream and returns its final record. */
+  async streamStop(from: string, id: string): Promise<StreamRecord> {
+    return (await this.agentOf(from)).streamStop(id);
+  }
+
+  private agentOf(from: string): Promise<AgentClient> {
+    const place = this.place(from);
+    return this.agentFor(place.kind === 'pod' ? placeKeyOfPod(place.info) : place.info.name);
   }
 
   async down(): Promise<void> {

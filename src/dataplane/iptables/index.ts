@@ -25,11 +25,23 @@ export { frontendsFromTables } from './frontends.ts';
 export { type FilterExtension, planFilter, renderFilter } from './render-filter.ts';
 export { planNat, type RenderedTable, renderNat } from './render-nat.ts';
 
+/** How {@link IptablesDataplane.uninstall} leaves the nodes. */
+export interface IptablesUninstallOptions {
+  /**
+   * Leave the kube-proxy-style service chains in place: a switch to eBPF hands them over, and
+   * the eBPF side removes them or not (`bpfKubeProxyIptablesCleanupEnabled`). Policy chains go
+   * either way.
+   */
+  keepKubeProxyChains?: boolean;
+}
+
 /** The iptables dataplane, with what it learned about the nodes. */
 export interface IptablesDataplane extends Dataplane {
   readonly mode: 'iptables';
   /** The iptables backend of each node (by node name), known once installed or resumed. */
   backends(): ReadonlyMap<string, IptablesBackend>;
+  /** Removes the policy chains and, unless told to keep them, the kube-proxy chains. */
+  uninstall(opts?: IptablesUninstallOptions): Promise<void>;
 }
 
 /** Options for {@link createIptablesDataplane}. */
@@ -162,14 +174,14 @@ export function createIptablesDataplane(opts: IptablesDataplaneOptions = {}): Ip
       return out;
     },
 
-    async uninstall() {
+    async uninstall(uninstallOpts: IptablesUninstallOptions = {}) {
       if (!ctx) return;
       // A half-built cluster may lack some node namespaces; there is nothing to remove there.
       const present = ctx.nodes.filter((n) => existsSync(`/run/netns/${n.netns}`));
       written.clear();
       await perNode(present, async (node) => {
         await removePolicyChains(node.netns);
-        await removeKubeProxyChains(node.netns);
+        if (!uninstallOpts.keepKubeProxyChains) await removeKubeProxyChains(node.netns);
       });
       ctx = undefined;
     },

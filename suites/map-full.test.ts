@@ -1,0 +1,410 @@
+/**
+ * Map sizing and full maps: the bpfMapSize* settings reach the kernel; a full conntrack map evicts
+ * least recently used flows, gives every new flow an entry and re-creates an evicted live
+ * connection on its backend (counted); a full NAT frontend map refuses whole Services, says so,
+ * and programs them once room is made; usage above 80 % shows in the map readers and the gauges.
+ */
+import { beforeAll, beforeEach, describe, it } from 'vitest';
+import type { NetnsCluster } from '../src/cluster/netns/cluster.ts';
+import { tcPrograms } from '../src/dataplane/bpf/attach.ts';
+import type { BpfDataplane } from '../src/dataplane/bpf/index.ts';
+import { MAP, PROG, REASON_CT_RECREATED } from '../src/dataplane/bpf/layout.ts';
+import type { FelixSettings } from '../src/dataplane/types.ts';
+import { METRIC } from '../src/metrics/names.ts';
+import { MAP_FLAG_RATIO, mapLines } from '../src/metrics/render.ts';
+import { scrapeNode } from '../src/metrics/scrape.ts';
+import { ConformanceFailure, counterEvidence, recordEvidence } from '../src/report/evidence.ts';
+import type { StreamRecord } from '../src/workload/types.ts';
+import { expectAnswer, expectNoAnswer } from './lib/expect.ts';
+import { fixture, nodePortOf, service, suiteCluster } from './lib/harness.ts';
+import { morphService } from './lib/objects.ts';
+
+const FAILED_CT = 'failed to create conntrack';
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+let c: NetnsCluster;
+
+beforeAll(async () => {
+  c = await suiteCluster();
+  await c.apply(fixture('workloads/echo.yaml'));
+});
+
+beforeEach((ctx) => {
+  if (!c.bpf()) ctx.skip('map sizes are eBPF dataplane settings; this pass runs iptables');
+});
+
+function dp(): BpfDataplane {
+  const d = c.bpf();
+  if (!d) throw new Error('the cluster left the eBPF dataplane during the test');
+  return d;
+}
+
+/** Runs `fn` with FelixConfiguration fields patched, then puts the previous values back. */
+async function withSettings<T>(fields: Partial<FelixSettings>, fn: () => Promise<T>): Promise<T> {
+  const now = c.settings().settings;
+  const previous = Object.fromEntries(
+    Object.keys(fields).map((k) => [k, now[k as keyof FelixSettings]]),
+  ) as Partial<FelixSettings>;
+  await c.patchFelix(fields);
+  try {
+    return await fn();
+  } finally {
+    await c.patchFelix(previous);
+  }
+}
+
+/** A counter reason summed over every interface and hook of every node. */
+async function counterTotal(reason: string): Promise<number> {
+  let sum = 0;
+  for (const n of c.topology().nodes) {
+    for (const row of await dp().counters(n.name)) if (row.reason === reason) sum += Number(row.packets);
+  }
+  return sum;
+}
+
+function describeStream(r: StreamRecord): string {
+  return `${r.target}: sent ${r.sent}, ok ${r.ok}, failed ${r.failed}, connections ${r.connections}, lost ${r.connectionsLost}, backends ${r.bodies.join('/') || 'none'}, longest gap ${Math.round(r.longestGapMs)} ms${r.firstError ? `, first error ${r.firstError}` : ''}`;
+}
+
+/** Polls a stream until `done` holds or `ms` passes. */
+async function waitStream(
+  from: string,
+  id: string,
+  done: (r: StreamRecord) => boolean,
+  ms: number,
+): Promise<StreamRecord> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const r = await c.streamGet(from, id);
+    if (done(r) || Date.now() > until) return r;
+    await sleep(100);
+  }
+}
+
+describe('map-full', () => {
+  it('MAP-001: the bpfMapSize* settings are the max_entries of the maps on every node', async (ctx) => {
+    const want = {
+      bpfMapSizeNATFrontend: 4099,
+      bpfMapSizeNATBackend: 8209,
+      bpfMapSizeNATAffinity: 2053,
+      bpfMapSizeRoute: 1031,
+      bpfMapSizeConntrack: 3001,
+    } satisfies Partial<FelixSettings>;
+    const mapOf: Record<keyof typeof want, string> = {
+      bpfMapSizeNATFrontend: MAP.natFrontend,
+      bpfMapSizeNATBackend: MAP.natBackend,
+      bpfMapSizeNATAffinity: MAP.natAffinity,
+      bpfMapSizeRoute: MAP.routes,
+      bpfMapSizeConntrack: MAP.conntrack,
+    };
+    await withSettings(want, async () => {
+      const lines: string[] = [];
+      const wrong: string[] = [];
+      for (const n of c.topology().nodes) {
+        const usage = await dp().mapUsage(n.name);
+        for (const [field, size] of Object.entries(want) as [keyof typeof want, number][]) {
+          const m = usage.find((u) => u.name === mapOf[field]);
+          lines.push(
+            `${n.name} ${mapOf[field]} max_entries ${m?.maxEntries ?? 'missing'} (${field} ${size})`,
+          );
+          if (m?.maxEntries !== size)
+            wrong.push(`${n.name} ${mapOf[field]}: ${m?.maxEntries ?? 'missing'} (want ${size})`);
+        }
+      }
+      recordEvidence(ctx, {
+        kind: 'text',
+        label: 'max_entries read back with bpftool',
+        text: lines.join('\n'),
+      });
+      if (wrong.length > 0) {
+        throw new ConformanceFailure('map sizes in the kernel differ from the FelixConfiguration', {
+          expected: Object.entries(want)
+            .map(([f, v]) => `${f} ${v}`)
+            .join(', '),
+          seen: wrong.join('; '),
+          where: 'bpftool map show of the pinned maps',
+        });
+      }
+    });
+  });
+
+  it('MAP-002: a full conntrack map evicts idle flows, admits every new flow and re-creates an evicted live connection on its backend', async (ctx) => {
+    const CT_SIZE = 256;
+    const entry = c.topology().nodes[0]!;
+    const client = c.topology().clients[0]!;
+    const port = nodePortOf(service(c, 'echo-nodeport'));
+    const where = `${entry.name} ${entry.ip}:${port} (bpfMapSizeConntrack ${CT_SIZE})`;
+    await withSettings({ bpfMapSizeConntrack: CT_SIZE }, async () => {
+      const failedBefore = await counterTotal(FAILED_CT);
+      const recreatedBefore = await counterTotal(REASON_CT_RECREATED);
+      const target = { host: entry.ip, port, path: '/hostname' };
+      // Established before the map fills: one busy connection, one that sleeps through the flood.
+      await c.streamStart('client', {
+        id: 'mapfull-busy',
+        ...target,
+        intervalMs: 100,
+        maxDurationMs: 30_000,
+      });
+      await c.streamStart('client', {
+        id: 'mapfull-idle',
+        ...target,
+        intervalMs: 3000,
+        requestTimeoutMs: 2000,
+        maxDurationMs: 30_000,
+      });
+      try {
+        const idle0 = await waitStream('client', 'mapfull-idle', (r) => r.ok >= 1, 2000);
+        const idlePort = idle0.localPort;
+        if (idlePort === undefined || idle0.ok < 1)
+          throw new Error(`the idle stream never connected: ${describeStream(idle0)}`);
+        const started = Date.now();
+
+        // New flows until the idle connection's entry has been evicted on the entry node.
+        let probes = 0;
+        let refused = 0;
+        let firstFailure = '';
+        let idleEntry = true;
+        for (let round = 0; round < 3 && idleEntry; round++) {
+          const reqs = Array.from({ length: 3 * CT_SIZE }, () => ({ kind: 'http' as const, ...target }));
+          const results = await c.probes('client', reqs, 32);
+          probes += results.length;
+          for (const r of results) {
+            if (r.ok) continue;
+            refused++;
+            firstFailure ||= `${r.error} (${r.errorMessage ?? ''})`;
+          }
+          const ct = await dp().conntrack(entry.name);
+          idleEntry = ct.some((e) => e.key.saddr === client.ip && e.key.sport === idlePort);
+        }
+        const usage = (await dp().mapUsage(entry.name)).find((m) => m.name === MAP.conntrack);
+        recordEvidence(ctx, {
+          kind: 'text',
+          label: `conntrack on ${entry.name} after ${probes} new flows`,
+          text: `${usage?.entries}/${usage?.maxEntries} entries; idle connection ${client.ip}:${idlePort} ${idleEntry ? 'still has' : 'has no'} entry`,
+        });
+        if (idleEntry)
+          throw new Error(`the flood did not evict the idle connection's entry (${probes} flows)`);
+        if (refused > 0) {
+          throw new ConformanceFailure('new flows were refused while the conntrack map was full', {
+            expected: 'every new flow answered (LRU: a new flow always gets an entry)',
+            seen: `${refused} of ${probes} failed, first: ${firstFailure}`,
+            where,
+          });
+        }
+        if (!usage || usage.entries > CT_SIZE) {
+          throw new ConformanceFailure('the conntrack map holds more than its size', {
+            expected: `at most ${CT_SIZE} entries`,
+            seen: `${usage?.entries} entries of max_entries ${usage?.maxEntries}`,
+            where,
+          });
+        }
+
+        // The idle connection's next request comes 3 s after its first.
+        const idle = await waitStream(
+          'client',
+          'mapfull-idle',
+          (r) => r.sent >= 2,
+          3000 - (Date.now() - started) + 3000,
+        );
+        const idleEnd = await c.streamStop('client', 'mapfull-idle');
+        const busy = await c.streamStop('client', 'mapfull-busy');
+        recordEvidence(ctx, { kind: 'text', label: 'idle connection', text: describeStream(idleEnd) });
+        recordEvidence(ctx, { kind: 'text', label: 'busy connection', text: describeStream(busy) });
+        const recreated = await counterTotal(REASON_CT_RECREATED);
+        const failed = await counterTotal(FAILED_CT);
+        recordEvidence(
+          ctx,
+          counterEvidence(REASON_CT_RECREATED, recreatedBefore, recreated, { where: 'all nodes' }),
+        );
+        recordEvidence(ctx, counterEvidence(FAILED_CT, failedBefore, failed, { where: 'all nodes' }));
+
+        if (
+          idle.sent < 2 ||
+          idleEnd.failed > 0 ||
+          idleEnd.connectionsLost > 0 ||
+          idleEnd.bodies.length !== 1
+        ) {
+          throw new ConformanceFailure('a connection whose conntrack entry was evicted did not carry on', {
+            expected: 'its next request answered on the same connection by the same backend',
+            seen: describeStream(idleEnd),
+            where,
+          });
+        }
+        if (recreated <= recreatedBefore) {
+          throw new ConformanceFailure(
+            `an evicted connection was re-created without counting "${REASON_CT_RECREATED}"`,
+            {
+              expected: `"${REASON_CT_RECREATED}" to grow`,
+              seen: `${recreatedBefore} -> ${recreated}`,
+              where: `${where}: dpconform bpf counters dump`,
+            },
+          );
+        }
+        if (busy.failed > 0 || busy.connectionsLost > 0 || busy.bodies.length !== 1) {
+          throw new ConformanceFailure('a busy connection established before the map filled broke', {
+            expected: 'every request answered on one connection by one backend',
+            seen: describeStream(busy),
+            where,
+          });
+        }
+        if (failed !== failedBefore) {
+          throw new ConformanceFailure(`"${FAILED_CT}" was counted with the map full`, {
+            expected: 'no refusal (LRU evicts instead)',
+            seen: `${failedBefore} -> ${failed}`,
+            where: `${where}: dpconform bpf counters dump`,
+          });
+        }
+        const detached: string[] = [];
+        for (const n of c.topology().nodes) {
+          const hooks: [string, 'ingress' | 'egress', string][] = [
+            ['eth0', 'ingress', PROG.hostIngress],
+            ['eth0', 'egress', PROG.hostEgress],
+            ['vx', 'ingress', PROG.vxlanIngress],
+          ];
+          for (const [iface, hook, prog] of hooks) {
+            if (!(await tcPrograms(n.netns, iface, hook)).includes(prog))
+              detached.push(`${n.name} ${iface} ${hook}`);
+          }
+        }
+        if (detached.length > 0) {
+          throw new ConformanceFailure('programs were detached while the conntrack map was full', {
+            expected: 'dpc programs on every eth0 and vx hook',
+            seen: `missing on ${detached.join(', ')}`,
+            where: 'tc filter show',
+          });
+        }
+      } finally {
+        await c.streamStop('client', 'mapfull-busy').catch(() => {});
+        await c.streamStop('client', 'mapfull-idle').catch(() => {});
+      }
+    });
+  });
+
+  it('MAP-003: Services beyond the NAT frontend map are refused whole and reported; deleting others programs them', async (ctx) => {
+    const node = c.topology().nodes[0]!;
+    const names = ['mapfull-a', 'mapfull-b', 'mapfull-c'] as const;
+    const ports = [30191, 30192, 30193] as const;
+    const objects = names.map((n, i) => morphService(n, 'NodePort', ports[i]!));
+    let used = 0;
+    for (const n of c.topology().nodes) used = Math.max(used, (await dp().frontends(n.name)).length);
+    // Room for two more NodePort Services (a ClusterIP and a NodePort frontend each), not three.
+    const size = used + 4;
+    const probe = (i: number) => ({
+      kind: 'http' as const,
+      host: node.ip,
+      port: ports[i]!,
+      path: '/hostname',
+    });
+    await withSettings({ bpfMapSizeNATFrontend: size }, async () => {
+      try {
+        await c.apply([objects[0]!, objects[1]!]);
+        await c.apply([objects[2]!]);
+        const errors = c.syncErrors();
+        recordEvidence(ctx, {
+          kind: 'text',
+          label: `sync errors (bpfMapSizeNATFrontend ${size})`,
+          text: errors.join('\n'),
+        });
+        const refusal = errors.find((e) => e.includes('default/mapfull-c') && e.includes(MAP.natFrontend));
+        if (!refusal || errors.some((e) => /mapfull-[ab]/.test(e))) {
+          throw new ConformanceFailure('the Service beyond the frontend map is not reported as refused', {
+            expected: `default/mapfull-c named with ${MAP.natFrontend}, nothing about mapfull-a or -b`,
+            seen: errors.join('; ') || 'no sync errors',
+            where: 'cluster sync report (dpconform status)',
+          });
+        }
+        const programmed = dp().programmedServices(node.name);
+        if (programmed.includes('default/mapfull-c')) {
+          throw new ConformanceFailure('a refused Service is programmed in part', {
+            expected: 'default/mapfull-c not programmed',
+            seen: `programmed on ${node.name}: ${programmed.join(', ')}`,
+            where: node.name,
+          });
+        }
+        await expectAnswer(ctx, c, 'client', probe(0), `${node.name}:${ports[0]} (programmed first)`);
+        await expectAnswer(ctx, c, 'client', probe(1), `${node.name}:${ports[1]} (programmed first)`);
+        await expectNoAnswer(
+          ctx,
+          c,
+          'client',
+          { ...probe(2), timeoutMs: 2000 },
+          ['refused', 'timeout', 'reset'],
+          `${node.name}:${ports[2]} (refused for room)`,
+        );
+
+        await c.delete([objects[0]!]);
+        const after = c.syncErrors();
+        recordEvidence(ctx, {
+          kind: 'text',
+          label: 'sync errors after deleting mapfull-a',
+          text: after.join('\n') || 'none',
+        });
+        if (after.some((e) => e.includes('mapfull-c'))) {
+          throw new ConformanceFailure('the pending Service is still refused after room was made', {
+            expected: 'default/mapfull-c programmed at the next sync',
+            seen: after.join('; '),
+            where: 'cluster sync report',
+          });
+        }
+        await expectAnswer(
+          ctx,
+          c,
+          'client',
+          probe(2),
+          `${node.name}:${ports[2]} (after mapfull-a was deleted)`,
+        );
+        await expectAnswer(ctx, c, 'client', probe(1), `${node.name}:${ports[1]} (still there)`);
+      } finally {
+        await c.delete(objects);
+      }
+    });
+  });
+
+  it('MAP-004: map usage above 80 % is reported by the map readers and the map gauges', async (ctx) => {
+    const node = c.topology().nodes[0]!;
+    const used = (await dp().frontends(node.name)).length;
+    let size = 0;
+    for (const n of c.topology().nodes) size = Math.max(size, (await dp().frontends(n.name)).length);
+    // The fullest node just fits: every node is above the threshold when they hold the same.
+    size = Math.max(size, Math.ceil(used / 0.9));
+    await withSettings({ bpfMapSizeNATFrontend: size }, async () => {
+      const usage = await dp().mapUsage(node.name);
+      const lines = mapLines([{ node: node.name, data: usage }]);
+      const fe = lines.find((l) => l.map === MAP.natFrontend);
+      recordEvidence(ctx, {
+        kind: 'text',
+        label: `dpconform bpf maps --node ${node.name}`,
+        text: lines
+          .map((l) => `${l.map} ${l.used}/${l.max} ${l.percent}%${l.flagged ? ' !' : ''}`)
+          .join('\n'),
+      });
+      if (!fe?.flagged || fe.used / fe.max <= MAP_FLAG_RATIO) {
+        throw new ConformanceFailure(`${MAP.natFrontend} above ${MAP_FLAG_RATIO * 100}% is not flagged`, {
+          expected: `${MAP.natFrontend} at ${used}/${size} flagged`,
+          seen: fe ? `${fe.used}/${fe.max} ${fe.percent}% flagged ${fe.flagged}` : 'no such map',
+          where: `${node.name}: dpconform bpf maps`,
+        });
+      }
+      const scrape = await scrapeNode(c, node.name);
+      const gauge = (name: string) =>
+        scrape.samples.find((s) => s.name === name && s.labels.map === MAP.natFrontend)?.value;
+      const entries = gauge(METRIC.mapEntries.name);
+      const max = gauge(METRIC.mapMaxEntries.name);
+      recordEvidence(ctx, {
+        kind: 'text',
+        label: `${scrape.url}`,
+        text: scrape.text
+          .split('\n')
+          .filter((l) => l.includes(`map="${MAP.natFrontend}"`))
+          .join('\n'),
+      });
+      if (entries === undefined || max === undefined || max !== size || entries / max <= MAP_FLAG_RATIO) {
+        throw new ConformanceFailure('the map gauges do not show the frontend map above 80 %', {
+          expected: `${METRIC.mapEntries.name}/${METRIC.mapMaxEntries.name} for ${MAP.natFrontend} = ${used}/${size}`,
+          seen: `${entries ?? 'missing'}/${max ?? 'missing'}`,
+          where: scrape.url,
+        });
+      }
+    });
+  });
+});
