@@ -20,6 +20,7 @@ export const COMMANDS: Command[] = [
   del,
   exec,
   probe,
+  dataplane,
   bpf,
   metrics,
 ];
