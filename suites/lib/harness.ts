@@ -18,9 +18,7 @@ let attached: Promise<NetnsCluster> | undefined;
 export function suiteCluster(): Promise<NetnsCluster> {
   const runId = process.env[RUN_ENV];
   if (!runId) {
-    throw new Error(
-      `${RUN_ENV} is not set: suites run under \`dpconform run\` (or \`dpconform test --run ID\`)`,
-    );
+    throw new Error(`${RUN_ENV} is not set: suites run under \`dpconform run\``);
   }
   attached ??= NetnsCluster.attach(runId);
   return attached;
