@@ -32,8 +32,9 @@ import type { DataplaneMode } from '../src/dataplane/types.ts';
 import { ConformanceFailure, type EvidenceTarget, recordEvidence } from '../src/report/evidence.ts';
 import { runJson } from '../src/sys/exec.ts';
 import type { StreamRecord } from '../src/workload/types.ts';
-import { expectAnswer, expectSource } from './lib/expect.ts';
+import { expectAnswer, expectNoAnswer, expectSource } from './lib/expect.ts';
 import { fixture, nodePortOf, service, splitNodes, suiteCluster } from './lib/harness.ts';
+import { networkPolicy } from './lib/policy-objects.ts';
 
 /** Longest stretch without an answer for a client that reconnects while the dataplane switches. */
 const MAX_NEW_CONNECTION_GAP_MS = 2000;
@@ -263,6 +264,44 @@ async function expectServicesAnswer(ctx: EvidenceTarget, mode: string): Promise<
     { kind: 'http', host: cip, port: 80, path: '/hostname', timeoutMs: 2000 },
     `${mode}: ClusterIP ${cip}:80 from pod ${pod.name} on ${pod.nodeName}`,
   );
+  await expectPolicyEnforced(ctx, mode);
+}
+
+/** After a switch, the new dataplane enforces NetworkPolicy too: a deny takes, its removal undoes it. */
+async function expectPolicyEnforced(ctx: EvidenceTarget, mode: string): Promise<void> {
+  const svc = service(c, 'solo-local');
+  const node = splitNodes(c, svc).withBackend[0]!;
+  const req = {
+    kind: 'http' as const,
+    host: node.ip,
+    port: nodePortOf(svc),
+    path: '/hostname',
+    timeoutMs: 1000,
+  };
+  const deny = networkPolicy('default', 'rollback-deny-solo', {
+    podSelector: { matchLabels: { app: 'solo' } },
+    policyTypes: ['Ingress'],
+  });
+  await c.apply([deny]);
+  try {
+    await expectNoAnswer(
+      ctx,
+      c,
+      'client',
+      req,
+      ['timeout'],
+      `${mode}: solo-local ${node.ip}:${req.port} under a deny-all ingress policy`,
+    );
+  } finally {
+    await c.delete([deny]);
+  }
+  await expectAnswer(
+    ctx,
+    c,
+    'client',
+    req,
+    `${mode}: solo-local ${node.ip}:${req.port} once the policy is gone`,
+  );
 }
 
 // ---- connections across a switch --------------------------------------------------------------
@@ -396,7 +435,7 @@ function holdToPromise(f: SwitchFigures, where: string): void {
 // ---- the requirements -------------------------------------------------------------------------
 
 describe('rollback', () => {
-  it('RB-001: eBPF -> iptables leaves no program, map, pin, tc filter or vx of ours, and services answer', async (ctx) => {
+  it('RB-001: eBPF -> iptables leaves no program, map, pin, tc filter or vx of ours; services answer and policies are enforced', async (ctx) => {
     await ensureMode('bpf');
     const before = await footprint();
     recordEvidence(ctx, { kind: 'text', label: 'eBPF mode, before the switch', text: summary(before) });
@@ -439,7 +478,7 @@ describe('rollback', () => {
     await expectServicesAnswer(ctx, 'iptables');
   });
 
-  it('RB-002: iptables -> eBPF removes the kube-proxy service chains and the client IP is preserved again', async (ctx) => {
+  it('RB-002: iptables -> eBPF removes the kube-proxy service chains; the client IP is preserved again and policies are enforced', async (ctx) => {
     await ensureMode('iptables');
     const before = serviceChains(await footprint());
     recordEvidence(ctx, {
@@ -489,6 +528,7 @@ describe('rollback', () => {
       where,
     );
     expectSource(seen, client.ip, 'NodePort eTP Cluster after iptables -> eBPF', where);
+    await expectPolicyEnforced(ctx, 'bpf');
   });
 
   it('RB-003: across each switch a reconnecting client is answered again within 2 s; established connections are lost at the switch, not later', async (ctx) => {

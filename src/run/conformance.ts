@@ -30,6 +30,8 @@ export interface ConformanceOptions {
   manifests: string[];
   argv: string[];
   log: (line: string) => void;
+  /** Use this run id (default: a fresh one), so a caller can clean up even after a timeout. */
+  runId?: string;
   /** Where progress goes (a TTY gets the live layout). */
   out?: NodeJS.WriteStream;
 }
@@ -87,7 +89,7 @@ async function enterMode(cluster: NetnsCluster, mode: PassMode): Promise<void> {
 
 /** Performs a whole conformance run. Bring-up failures throw; suite failures land in the report. */
 export async function runConformance(opts: ConformanceOptions): Promise<ConformanceOutcome> {
-  const runId = newRunId();
+  const runId = opts.runId ?? newRunId();
   const startedAt = new Date().toISOString();
   opts.log(`run ${runId}: probing the environment`);
   const environment = await probeEnvironment({ repoRoot: REPO_ROOT });

@@ -238,6 +238,13 @@ export class NetnsCluster implements Cluster {
     const { settings, warnings } = this.control.settings();
     this.state.warnings = mergeSwitchWarnings(warnings, this.state.warnings, this.state.dataplane, settings);
     if (JSON.stringify(settings) !== JSON.stringify(this.state.settings)) {
+      const resized = mapSizeChanges(this.state.settings, settings);
+      if (resized.length > 0 && settings.bpfEnabled) {
+        // Maps cannot grow in place: new maps are made and the old state is not carried over.
+        this.log(
+          `map sizes changed (${resized.join(', ')}): the eBPF maps are re-created; conntrack and affinity entries are lost, established flows are re-balanced and may be reset`,
+        );
+      }
       // A FelixConfiguration changed: bpfEnabled picks the dataplane, the other fields are read
       // at install time, so the dataplane is put on again with the new settings.
       this.state.settings = settings;
@@ -512,6 +519,18 @@ export class NetnsCluster implements Cluster {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.down();
   }
+}
+
+/** The `bpfMapSize*` fields that differ between two settings, as `field old -> new`. */
+export function mapSizeChanges(before: FelixSettings, after: FelixSettings): string[] {
+  const fields = [
+    'bpfMapSizeNATFrontend',
+    'bpfMapSizeNATBackend',
+    'bpfMapSizeNATAffinity',
+    'bpfMapSizeRoute',
+    'bpfMapSizeConntrack',
+  ] as const;
+  return fields.filter((f) => before[f] !== after[f]).map((f) => `${f} ${before[f]} -> ${after[f]}`);
 }
 
 /** A pod's place key: `namespace/name`. */

@@ -115,3 +115,17 @@ describe('wiring', () => {
     expect(vipRouteLine('172.18.255.200', [])).toBe('route replace unreachable 172.18.255.200/32');
   });
 });
+
+describe('map size changes', () => {
+  it('names each bpfMapSize field that changed, old and new', async () => {
+    const { mapSizeChanges } = await import('../../../src/cluster/netns/cluster.ts');
+    const { DEFAULT_FELIX_SETTINGS } = await import('../../../src/dataplane/types.ts');
+    const after = {
+      ...DEFAULT_FELIX_SETTINGS,
+      bpfMapSizeConntrack: 256,
+      bpfExternalServiceMode: 'DSR' as const,
+    };
+    expect(mapSizeChanges(DEFAULT_FELIX_SETTINGS, after)).toEqual(['bpfMapSizeConntrack 512000 -> 256']);
+    expect(mapSizeChanges(DEFAULT_FELIX_SETTINGS, { ...DEFAULT_FELIX_SETTINGS })).toEqual([]);
+  });
+});
