@@ -27,6 +27,8 @@ declare -A NEED=(
   [chromium]=/usr/bin/chromium
   [git]=/usr/bin/git
   [conntrack]=/usr/sbin/conntrack
+  # clang needs the kernel's UAPI headers (<asm/types.h>) under the multiarch include directory.
+  [linux-libc-dev]=/usr/include/$(uname -m)-linux-gnu/asm/types.h
 )
 missing=()
 for pkg in "${!NEED[@]}"; do
@@ -37,9 +39,6 @@ if [ "${#missing[@]}" -gt 0 ]; then
   apt-get update -q
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
-
-# The kernel headers clang needs for <asm/types.h> live under the multiarch include directory.
-[ -d "/usr/include/$(uname -m)-linux-gnu/asm" ] || die "kernel UAPI headers missing: apt-get install linux-libc-dev"
 
 if ! mountpoint -q /sys/fs/bpf; then
   mkdir -p /sys/fs/bpf

@@ -81,10 +81,11 @@ export async function runPass(
 
 /** Brings the cluster into a pass's mode: its dataplane and its external service mode. */
 async function enterMode(cluster: NetnsCluster, mode: PassMode): Promise<void> {
-  if (cluster.dataplaneMode() !== mode.dataplane) await cluster.switchDataplane(mode.dataplane);
-  if (cluster.settings().settings.bpfExternalServiceMode !== mode.serviceMode) {
-    await cluster.patchFelix({ bpfExternalServiceMode: mode.serviceMode });
-  }
+  const { settings } = cluster.settings();
+  const bpfEnabled = mode.dataplane === 'bpf';
+  if (settings.bpfEnabled === bpfEnabled && settings.bpfExternalServiceMode === mode.serviceMode) return;
+  // One patch, so a change of dataplane and service mode together reinstalls once.
+  await cluster.patchFelix({ bpfEnabled, bpfExternalServiceMode: mode.serviceMode });
 }
 
 /** Performs a whole conformance run. Bring-up failures throw; suite failures land in the report. */

@@ -2,11 +2,12 @@
  * Starting and stopping agents: one detached Node process per namespace, reached through the
  * unix socket it binds. Many can be started at once (Promise.all); each start is bounded.
  */
-import { open, rm, stat } from 'node:fs/promises';
+import { open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { inNetns, type Started, start } from '../sys/exec.ts';
+import { pathExists as exists } from '../sys/fs.ts';
 import { AgentClient } from './agent-client.ts';
 
 /** The agent program. */
@@ -155,15 +156,6 @@ export async function startAgent(opts: StartAgentOptions): Promise<AgentHandle> 
     }
     await sleep(wait);
     wait = Math.min(wait * 2, 20);
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
   }
 }
 

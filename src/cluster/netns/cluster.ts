@@ -465,16 +465,12 @@ export class NetnsCluster implements Cluster {
   }
 
   async probe(from: string, request: ProbeRequest): Promise<ProbeResult> {
-    const place = this.place(from);
-    const key = place.kind === 'pod' ? placeKeyOfPod(place.info) : place.info.name;
-    return (await this.agentFor(key)).probe(request);
+    return (await this.agentOf(from)).probe(request);
   }
 
   /** Many probes from one place at once (reachability matrices, benchmarks). */
   async probes(from: string, requests: ProbeRequest[], concurrency = 16): Promise<ProbeResult[]> {
-    const place = this.place(from);
-    const key = place.kind === 'pod' ? placeKeyOfPod(place.info) : place.info.name;
-    return (await this.agentFor(key)).probes(requests, concurrency);
+    return (await this.agentOf(from)).probes(requests, concurrency);
   }
 
   /**

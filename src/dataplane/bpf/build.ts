@@ -3,10 +3,11 @@
  * compiler flags and the map sizes (max_entries is a compile-time constant of each map).
  */
 import { createHash } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CommandError, run } from '../../sys/exec.ts';
+import { pathExists as exists } from '../../sys/fs.ts';
 import type { FelixSettings } from '../types.ts';
 
 /** The repository root (this file is src/dataplane/bpf/build.ts). */
@@ -111,15 +112,6 @@ export interface BuildResult {
   key: string;
   /** True when every object came from the cache. */
   cached: boolean;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Compiles every bpf/*.c (cached by content, flags and sizes); throws {@link BpfCompileError}. */

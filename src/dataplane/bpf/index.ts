@@ -3,12 +3,13 @@
  * pinned maps, attaches the tc programs and the connect-time load balancer, and programs the
  * maps from the cluster model. Also the read side the suites use: maps, counters, usage.
  */
-import { mkdir, rm, stat } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { NodeInfo } from '../../cluster/types.ts';
 import type { ClusterModel } from '../../k8s/model.ts';
 import { compilePolicy, policyInputsFromModel } from '../../policy/compile.ts';
 import type { PodPolicy } from '../../policy/types.ts';
+import { pathExists as exists } from '../../sys/fs.ts';
 import type { Dataplane, DataplaneContext, Frontend, SyncReport } from '../types.ts';
 import {
   attachCtlb,
@@ -119,15 +120,6 @@ interface NodeRuntime {
   cgroup: string;
   createdCgroup: boolean;
   ctlb: boolean;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Rebuilds a shadow from what a map really holds (after a failed batch). */
