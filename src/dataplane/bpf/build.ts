@@ -1,14 +1,15 @@
 /**
- * Compiles the C sources in bpf/ into build/bpf/<key>/, where the key hashes the sources, the
- * compiler flags and the map sizes (max_entries is a compile-time constant of each map).
+ * Compiles the C sources in bpf/ into build/bpf/<key>/, where the key hashes every C file and
+ * header under bpf/ (lib/ included), the compiler flags and the map sizes (max_entries is a
+ * compile-time constant of each map).
  */
 import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
-import { basename, join, resolve } from 'node:path';
+import { basename, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { FelixSettings } from '../../k8s/felix-settings.ts';
 import { CommandError, run } from '../../sys/exec.ts';
 import { pathExists as exists } from '../../sys/fs.ts';
-import type { FelixSettings } from '../types.ts';
 
 /** The repository root (this file is src/dataplane/bpf/build.ts). */
 export const REPO_ROOT = resolve(fileURLToPath(new URL('../../..', import.meta.url)));
@@ -77,6 +78,37 @@ export function clangArgv(
   ];
 }
 
+/**
+ * Every C file and header under `dir`, however deep: paths relative to it, `/`-separated, sorted.
+ * All of them go into the build key, since an object's content follows every header it includes.
+ */
+export async function listBpfSources(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true });
+  return entries
+    .filter((e) => e.isFile() && (e.name.endsWith('.c') || e.name.endsWith('.h')))
+    .map((e) => relative(dir, join(e.parentPath, e.name)).split(sep).join('/'))
+    .sort();
+}
+
+/** The files compiled into objects: top-level `.c` files only; headers under lib/ are included. */
+export function objectSources(files: readonly string[]): string[] {
+  return files.filter((f) => f.endsWith('.c') && !f.includes('/'));
+}
+
+/** The cache key: the flags, then each file's path, length and content (so no two framings collide). */
+export function buildKey(
+  defines: readonly string[],
+  files: ReadonlyArray<{ path: string; content: Uint8Array }>,
+): string {
+  const hash = createHash('sha256');
+  hash.update(JSON.stringify({ defines, v: 2 }));
+  for (const f of files) {
+    hash.update(`\0${JSON.stringify([f.path, f.content.byteLength])}\0`);
+    hash.update(f.content);
+  }
+  return hash.digest('hex').slice(0, 16);
+}
+
 /** clang refused a source file; `diagnostics` is clang's own output, verbatim. */
 export class BpfCompileError extends Error {
   readonly file: string;
@@ -114,22 +146,24 @@ export interface BuildResult {
   cached: boolean;
 }
 
-/** Compiles every bpf/*.c (cached by content, flags and sizes); throws {@link BpfCompileError}. */
+/**
+ * Compiles every top-level bpf/*.c, cached by the content of every source and header, the flags
+ * and the sizes; throws {@link BpfCompileError}.
+ */
 export async function buildBpf(opts: BuildOptions): Promise<BuildResult> {
   const sourceDir = opts.sourceDir ?? join(REPO_ROOT, 'bpf');
   const outRoot = opts.outDir ?? join(REPO_ROOT, 'build', 'bpf');
-  const names = (await readdir(sourceDir)).filter((f) => f.endsWith('.c') || f.endsWith('.h')).sort();
-  const sources = names.filter((f) => f.endsWith('.c'));
+  const files = await listBpfSources(sourceDir);
+  const sources = objectSources(files);
   if (sources.length === 0) throw new Error(`no C sources in ${sourceDir}`);
   const defines = [...sizeDefines(opts.sizes), ...(opts.test ? ['-DDPC_TEST'] : [])];
+  // bpf/ itself is on the include path, so `#include "lib/x.h"` and `"dpc.h"` resolve the same
+  // from the entry file and from any header under lib/.
   const includes = [sourceDir, multiarchIncludeDir()];
-  const hash = createHash('sha256');
-  hash.update(JSON.stringify({ defines, v: 1 }));
-  for (const f of names) {
-    hash.update(f);
-    hash.update(await readFile(join(sourceDir, f)));
-  }
-  const key = hash.digest('hex').slice(0, 16);
+  const contents = await Promise.all(
+    files.map(async (path) => ({ path, content: await readFile(join(sourceDir, path)) })),
+  );
+  const key = buildKey(defines, contents);
   const dir = join(outRoot, key);
   await mkdir(dir, { recursive: true });
   const objects: Record<string, string> = {};

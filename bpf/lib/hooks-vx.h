@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The logic of the VXLAN device hook (dpc_vx_in). One hook plays two roles, told apart by the
+ * VNI: on the backend node it DNATs a tunnelled flow (the VNI names the backend); on the
+ * frontend node it forwards only replies of flows that node itself tunnelled out.
+ */
+#ifndef DPC_LIB_HOOKS_VX_H
+#define DPC_LIB_HOOKS_VX_H
+
+#include "lib/lb.h"
+
+static __always_inline int vx_ingress(struct __sk_buff *skb, __u8 *reason)
+{
+	struct dpc_pkt p;
+	struct dpc_cfg *cfg = get_cfg();
+	__u32 remote_h = 0, vni = 0;
+
+	if (!cfg || parse(skb, &p) != PARSE_L4)
+		return TC_ACT_OK;
+	if (get_tunnel(skb, &remote_h, &vni) < 0) {
+		*reason = DPC_R_DROP_TUNNEL;
+		return TC_ACT_SHOT;
+	}
+	__be32 remote = bpf_htonl(remote_h);
+	__u64 now = bpf_ktime_get_ns();
+
+	if (vni == DPC_VNI_RETURN) {
+		/* Frontend node: only replies of flows we tunnelled to that node go back out. */
+		struct dpc_ct_key k = {
+			.saddr = p.daddr,
+			.daddr = p.saddr,
+			.sport = p.dport,
+			.dport = p.sport,
+			.proto = p.proto,
+		};
+		struct dpc_ct_val *ct = ct_lookup(&k, cfg, now);
+		if (!ct || ct->type != DPC_CT_FWD || !(ct->flags & DPC_CT_TUNNEL_OUT) || ct->tun_ip != remote) {
+			*reason = DPC_R_DROP_TUNNEL;
+			return TC_ACT_SHOT;
+		}
+		return fib_forward(skb, &p, reason);
+	}
+
+	/* Backend node. */
+	struct dpc_ct_key fk = tuple_of(&p);
+	struct dpc_ct_val *ct = ct_lookup(&fk, cfg, now);
+	if (ct && ct->type == DPC_CT_FWD && (ct->flags & DPC_CT_FROM_TUNNEL) && ct->tun_ip == remote &&
+	    ct->ordinal == vni && fwd_valid(ct, &p)) {
+		int verdict = fwd_local(skb, &p, ct, cfg, now, reason);
+
+		if (verdict != TC_ACT_OK)
+			return verdict;
+		return deliver_local(&p, reason);
+	}
+	struct dpc_fe_val *fe = fe_lookup(&p, is_node_addr(p.daddr));
+	if (!fe) {
+		*reason = DPC_R_DROP_NO_BACKEND;
+		return TC_ACT_SHOT;
+	}
+	struct dpc_be_key bk = {.svc_id = fe->svc_id, .ordinal = vni};
+	struct dpc_be_val *be = bpf_map_lookup_elem(&dpc_nat_be, &bk);
+	if (!be || be->node_ip != cfg->node_ip || vni >= fe->count) {
+		*reason = DPC_R_DROP_NO_BACKEND;
+		return TC_ACT_SHOT;
+	}
+	__be32 be_ip = be->addr;
+	__be16 be_port = be->port;
+	struct dpc_ct_val fv = {
+		.last_seen = now,
+		.type = DPC_CT_FWD,
+		.flags = DPC_CT_FROM_TUNNEL,
+		.nat_ip = be_ip,
+		.nat_port = be_port,
+		.tun_ip = remote,
+		.ordinal = vni,
+		.svc_id = fe->svc_id,
+	};
+	struct dpc_ct_key rk = {
+		.saddr = be_ip,
+		.daddr = p.saddr,
+		.sport = be_port,
+		.dport = p.sport,
+		.proto = p.proto,
+	};
+	struct dpc_ct_val rv = {
+		.last_seen = now,
+		.type = DPC_CT_REV,
+		.flags = DPC_CT_FROM_TUNNEL,
+		.nat_ip = p.daddr,
+		.nat_port = p.dport,
+		.tun_ip = remote,
+		.ordinal = vni,
+	};
+	if (bpf_map_update_elem(&dpc_ct, &fk, &fv, BPF_ANY)) {
+		*reason = DPC_R_DROP_CT;
+		return TC_ACT_SHOT;
+	}
+	if (bpf_map_update_elem(&dpc_ct, &rk, &rv, BPF_ANY)) {
+		bpf_map_delete_elem(&dpc_ct, &fk);
+		*reason = DPC_R_DROP_CT;
+		return TC_ACT_SHOT;
+	}
+	if (!ct && mid_connection(&p))
+		count(skb->ifindex, DPC_HOOK_INGRESS, DPC_R_CT_RECREATED);
+	count(skb->ifindex, DPC_HOOK_INGRESS, DPC_R_NEW_CONN);
+	if (rewrite(skb, &p, true, be_ip, be_port)) {
+		*reason = DPC_R_DROP_NAT;
+		return TC_ACT_SHOT;
+	}
+	return deliver_local(&p, reason);
+}
+
+#endif /* DPC_LIB_HOOKS_VX_H */
