@@ -2,7 +2,7 @@
  * Bring-up and teardown of netns clusters: how long until N nodes and M pods answer, and how
  * long until every trace of them is gone.
  */
-import { NetnsCluster } from '../src/cluster/netns/cluster.ts';
+import { startCluster } from '../src/cluster/providers.ts';
 import { median, ms } from './stats.ts';
 
 function deployment(replicas: number): object {
@@ -36,7 +36,7 @@ export async function benchBringup(nodes: number, pods: number, runs: number): P
   const down: number[] = [];
   for (let i = 0; i < runs; i++) {
     const t0 = performance.now();
-    const c = await NetnsCluster.start({ nodes, dataplane: 'iptables' });
+    const c = await startCluster('netns', { nodes, dataplane: 'iptables' });
     try {
       await c.apply([deployment(pods)]);
       up.push(performance.now() - t0);

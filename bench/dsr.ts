@@ -2,7 +2,8 @@
  * Tunnel vs DSR through a NodePort whose only backend is on another node: requests per second,
  * latency, and how many packets the entry node handles per request (counted from a capture).
  */
-import { NetnsCluster } from '../src/cluster/netns/cluster.ts';
+import { startCluster } from '../src/cluster/providers.ts';
+import type { Cluster } from '../src/cluster/types.ts';
 import { withCaptures } from '../src/observe/index.ts';
 import type { ProbeRequest } from '../src/workload/types.ts';
 import { median, ms, percentile } from './stats.ts';
@@ -18,7 +19,7 @@ interface ModeFigures {
 }
 
 async function measureMode(
-  c: NetnsCluster,
+  c: Cluster,
   mode: 'Tunnel' | 'DSR',
   req: ProbeRequest,
   entry: string,
@@ -65,7 +66,7 @@ async function measureMode(
 
 /** The DSR section of `npm run bench`. */
 export async function dsrSection(): Promise<string[]> {
-  const c = await NetnsCluster.start({ nodes: 3, dataplane: 'bpf' });
+  const c = await startCluster('netns', { nodes: 3, dataplane: 'bpf' });
   try {
     await c.apply(SOLO);
     const svc = c.model().services.find((s) => s.name === 'solo-cluster')!;

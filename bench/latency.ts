@@ -3,8 +3,9 @@
  * from the external client through a NodePort while 10, 1,000 and 10,000 services are
  * programmed, in eBPF mode and in iptables mode, side by side.
  */
-import { NetnsCluster } from '../src/cluster/netns/cluster.ts';
-import type { DataplaneMode } from '../src/dataplane/types.ts';
+import { startCluster } from '../src/cluster/providers.ts';
+import type { Cluster } from '../src/cluster/types.ts';
+import type { DataplaneMode } from '../src/k8s/felix-settings.ts';
 import type { ProbeRequest } from '../src/workload/types.ts';
 import { median, ms, percentile } from './stats.ts';
 
@@ -29,7 +30,7 @@ export interface LatencyFigures {
   programMs: number;
 }
 
-async function measure(c: NetnsCluster, samples: number): Promise<{ p50: number; p99: number }> {
+async function measure(c: Cluster, samples: number): Promise<{ p50: number; p99: number }> {
   const node = c.topology().nodes[0]!;
   const req: ProbeRequest = { kind: 'http', host: node.ip, port: 30081, path: '/hostname', timeoutMs: 2000 };
   await c.probes(
@@ -55,7 +56,7 @@ export async function benchLatency(
   samples: number,
 ): Promise<LatencyFigures[]> {
   const out: LatencyFigures[] = [];
-  const c = await NetnsCluster.start({ nodes: 2, dataplane: mode });
+  const c = await startCluster('netns', { nodes: 2, dataplane: mode });
   try {
     await c.apply(ECHO);
     for (const total of scales) {

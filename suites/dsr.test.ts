@@ -5,8 +5,7 @@
  * on A's and B's fabric interfaces and on the client, around each exchange.
  */
 import { beforeAll, describe, it } from 'vitest';
-import type { NetnsCluster } from '../src/cluster/netns/cluster.ts';
-import type { NodeInfo } from '../src/cluster/types.ts';
+import type { Cluster, NodeInfo } from '../src/cluster/types.ts';
 import {
   describePackets,
   type Flow,
@@ -19,7 +18,7 @@ import type { ProbeRequest } from '../src/workload/types.ts';
 import { expectAnswer, expectSource } from './lib/expect.ts';
 import { fixture, nodePortOf, passMode, service, splitNodes, suiteCluster } from './lib/harness.ts';
 
-let c: NetnsCluster;
+let c: Cluster;
 
 type Ctx = EvidenceTarget & { skip: (note: string) => never };
 

@@ -2,14 +2,15 @@
  * LoadBalancer services: the VIP answers external clients on every port of the Service, honours
  * externalTrafficPolicy Local, and type transitions leave no stale frontend behind.
  */
+
 import { beforeAll, describe, it } from 'vitest';
-import type { NetnsCluster } from '../src/cluster/netns/cluster.ts';
+import type { Cluster } from '../src/cluster/types.ts';
 import { ConformanceFailure, recordEvidence } from '../src/report/evidence.ts';
 import { expectAnswer, expectNoAnswer } from './lib/expect.ts';
 import { fixture, nodePortOf, service, splitNodes, suiteCluster } from './lib/harness.ts';
 import { morphService } from './lib/objects.ts';
 
-let c: NetnsCluster;
+let c: Cluster;
 
 beforeAll(async () => {
   c = await suiteCluster();

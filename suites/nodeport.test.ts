@@ -3,14 +3,15 @@
  * local and remote backends, honouring externalTrafficPolicy, refusing when there is no backend,
  * over TCP and UDP, following endpoint changes.
  */
+
 import { beforeAll, describe, it } from 'vitest';
-import type { NetnsCluster } from '../src/cluster/netns/cluster.ts';
+import type { Cluster } from '../src/cluster/types.ts';
 import { ConformanceFailure, recordEvidence } from '../src/report/evidence.ts';
 import { expectAnswer, expectNoAnswer } from './lib/expect.ts';
 import { backendsOf, fixture, nodePortOf, service, splitNodes, suiteCluster } from './lib/harness.ts';
 import { soloDeployment, soloService } from './lib/objects.ts';
 
-let c: NetnsCluster;
+let c: Cluster;
 
 beforeAll(async () => {
   c = await suiteCluster();

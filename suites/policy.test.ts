@@ -5,8 +5,7 @@
  * connections kept across unrelated updates; and how soon a change takes effect.
  */
 import { afterAll, beforeAll, describe, it } from 'vitest';
-import type { NetnsCluster } from '../src/cluster/netns/cluster.ts';
-import type { PodInfo } from '../src/cluster/types.ts';
+import type { Cluster, PodInfo } from '../src/cluster/types.ts';
 import { ConformanceFailure, counterEvidence, echoEvidence, recordEvidence } from '../src/report/evidence.ts';
 import type { ProbeRequest, ProbeResult, StreamRecord } from '../src/workload/types.ts';
 import { expectAnswer, expectNoAnswer, expectSource } from './lib/expect.ts';
@@ -42,7 +41,7 @@ const EFFECT_WITHIN_MS = 2000;
 /** Datagrams sent in the counter test. */
 const DATAGRAMS = 7;
 
-let c: NetnsCluster;
+let c: Cluster;
 
 beforeAll(async () => {
   c = await suiteCluster();

@@ -23,14 +23,17 @@
  *
  * The suite runs in whatever mode the pass starts in and puts the cluster back into that mode.
  */
-import { readdir } from 'node:fs/promises';
+
 import { afterAll, beforeAll, describe, it } from 'vitest';
-import { runBpffsDir, runCgroupDir } from '../src/cluster/netns/address-plan.ts';
-import type { NetnsCluster } from '../src/cluster/netns/cluster.ts';
-import { isKubeProxyLeftWarning } from '../src/dataplane/switch.ts';
-import type { DataplaneMode } from '../src/dataplane/types.ts';
+import {
+  type Cluster,
+  type DataplaneMode,
+  isKubeProxyLeftWarning,
+  kubeServiceChains as serviceChains,
+  footprintShape as shape,
+  describeFootprint as summary,
+} from '../src/cluster/types.ts';
 import { ConformanceFailure, type EvidenceTarget, recordEvidence } from '../src/report/evidence.ts';
-import { runJson } from '../src/sys/exec.ts';
 import type { StreamRecord } from '../src/workload/types.ts';
 import { expectAnswer, expectNoAnswer, expectSource } from './lib/expect.ts';
 import { fixture, nodePortOf, service, splitNodes, suiteCluster } from './lib/harness.ts';
@@ -45,7 +48,7 @@ const HELD_ENDS_WITHIN_MS = 2000;
 /** How often the streams ask (the requirement says every 5-10 ms). */
 const STREAM_INTERVAL_MS = 5;
 
-let c: NetnsCluster;
+let c: Cluster;
 let startMode: DataplaneMode;
 
 beforeAll(async () => {
@@ -68,166 +71,6 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Brings the cluster into `mode` (a switch, when it is not there yet). */
 async function ensureMode(mode: DataplaneMode): Promise<void> {
   if (c.dataplaneMode() !== mode) await c.switchDataplane(mode);
-}
-
-// ---- what the dataplanes leave on the machine -------------------------------------------------
-
-interface BpfObject {
-  id: number;
-  name?: string;
-  pinned?: string[];
-  map_ids?: number[];
-}
-
-interface TcFilter {
-  kind?: string;
-  options?: { bpf_name?: string; prog?: { id: number; name?: string } };
-}
-
-/** Everything of this run's dataplanes one node holds. */
-interface NodeFootprint {
-  links: string[];
-  /** `iface/direction prog-name` of every BPF tc filter. */
-  tcFilters: string[];
-  /** `table chain` of every chain. */
-  chains: string[];
-  /** Our `local` routes (proto 201). */
-  localRoutes: string[];
-  /** Programs attached to the node's cgroup. */
-  cgroupProgs: string[];
-  tcProgIds: number[];
-}
-
-/** The run's dataplane footprint on the machine. */
-interface Footprint {
-  progIds: number[];
-  mapIds: number[];
-  pins: string[];
-  nodes: Record<string, NodeFootprint>;
-}
-
-async function listPins(dir: string): Promise<string[]> {
-  try {
-    const entries = await readdir(dir, { recursive: true, withFileTypes: true });
-    return entries
-      .filter((e) => !e.isDirectory())
-      .map((e) => `${e.parentPath}/${e.name}`.slice(dir.length + 1))
-      .sort();
-  } catch {
-    return [];
-  }
-}
-
-async function nodeFootprint(node: string): Promise<NodeFootprint> {
-  const links = (
-    await runJson<{ ifname: string }[]>(['ip', '-j', 'link', 'show'], { netns: c.netnsOf(node) })
-  )
-    .map((l) => l.ifname)
-    .sort();
-  const tcFilters: string[] = [];
-  const tcProgIds: number[] = [];
-  for (const iface of links) {
-    for (const dir of ['ingress', 'egress']) {
-      const r = await c.exec(node, ['tc', '-j', 'filter', 'show', 'dev', iface, dir], { reject: false });
-      if (r.exitCode !== 0 || r.stdout.trim() === '') continue;
-      for (const f of JSON.parse(r.stdout) as TcFilter[]) {
-        if (f.kind !== 'bpf' || !f.options) continue;
-        tcFilters.push(`${iface}/${dir} ${f.options.prog?.name ?? f.options.bpf_name ?? '?'}`);
-        if (f.options.prog) tcProgIds.push(f.options.prog.id);
-      }
-    }
-  }
-  const save = await c.exec(node, ['iptables-save']);
-  const chains: string[] = [];
-  let table = '';
-  for (const line of save.stdout.split('\n')) {
-    if (line.startsWith('*')) table = line.slice(1);
-    else if (line.startsWith(':')) chains.push(`${table} ${line.slice(1).split(' ')[0]}`);
-  }
-  const routes = await c.exec(node, ['ip', 'route', 'show', 'table', 'local', 'proto', '201']);
-  const cgroup = `${runCgroupDir(c.runId)}/${node}`;
-  const cg = await runJson<BpfObject[]>(['bpftool', '-j', 'cgroup', 'show', cgroup], { reject: false });
-  return {
-    links,
-    tcFilters: tcFilters.sort(),
-    chains: chains.sort(),
-    localRoutes: routes.stdout.split('\n').filter(Boolean).sort(),
-    cgroupProgs: (Array.isArray(cg) ? cg : []).map((p) => p.name ?? String(p.id)).sort(),
-    tcProgIds,
-  };
-}
-
-/**
- * This run's programs and maps: pinned under its bpffs directory, attached to its nodes'
- * interfaces, and the maps those programs hold. Another run's `dpc_*` objects are not ours.
- */
-async function footprint(): Promise<Footprint> {
-  const dir = runBpffsDir(c.runId);
-  const nodes: Record<string, NodeFootprint> = {};
-  for (const n of c.topology().nodes) nodes[n.name] = await nodeFootprint(n.name);
-  const progs = await runJson<BpfObject[]>(['bpftool', '-j', '-f', 'prog', 'show']);
-  const maps = await runJson<BpfObject[]>(['bpftool', '-j', '-f', 'map', 'show']);
-  const attached = new Set(Object.values(nodes).flatMap((n) => n.tcProgIds));
-  const ours = progs.filter((p) => attached.has(p.id) || p.pinned?.some((x) => x.startsWith(`${dir}/`)));
-  const mapIds = new Set(ours.flatMap((p) => p.map_ids ?? []));
-  for (const m of maps) if (m.pinned?.some((x) => x.startsWith(`${dir}/`))) mapIds.add(m.id);
-  return {
-    progIds: ours.map((p) => p.id).sort((a, b) => a - b),
-    mapIds: [...mapIds].sort((a, b) => a - b),
-    pins: await listPins(dir),
-    nodes,
-  };
-}
-
-/** Ids of programs and maps the kernel still has. */
-async function liveIds(): Promise<{ progs: Set<number>; maps: Set<number> }> {
-  const progs = await runJson<BpfObject[]>(['bpftool', '-j', 'prog', 'show']);
-  const maps = await runJson<BpfObject[]>(['bpftool', '-j', 'map', 'show']);
-  return { progs: new Set(progs.map((p) => p.id)), maps: new Set(maps.map((m) => m.id)) };
-}
-
-/** The footprint as counts and names only (ids change on every install), for comparing states. */
-function shape(f: Footprint): object {
-  return {
-    programs: f.progIds.length,
-    maps: f.mapIds.length,
-    pins: f.pins.length,
-    nodes: Object.fromEntries(
-      Object.entries(f.nodes).map(([name, n]) => [
-        name,
-        {
-          links: n.links,
-          tcFilters: n.tcFilters,
-          chains: n.chains.length,
-          chainNames: n.chains,
-          localRoutes: n.localRoutes.length,
-          cgroupProgs: n.cgroupProgs,
-        },
-      ]),
-    ),
-  };
-}
-
-function summary(f: Footprint): string {
-  const lines = [`programs ${f.progIds.length}, maps ${f.mapIds.length}, pins ${f.pins.length}`];
-  for (const [name, n] of Object.entries(f.nodes)) {
-    lines.push(
-      `${name}: links ${n.links.length} (${n.links.join(' ')}), tc filters ${n.tcFilters.length}, chains ${n.chains.length}, local routes ${n.localRoutes.length}, cgroup programs ${n.cgroupProgs.length}`,
-    );
-  }
-  return lines.join('\n');
-}
-
-const SERVICE_CHAIN = /^(KUBE-SERVICES|KUBE-NODEPORTS|KUBE-SVC-.*|KUBE-SEP-.*)$/;
-
-/** kube-proxy service chains per node (`table chain`). */
-function serviceChains(f: Footprint): Record<string, string[]> {
-  return Object.fromEntries(
-    Object.entries(f.nodes).map(([name, n]) => [
-      name,
-      n.chains.filter((ch) => SERVICE_CHAIN.test(ch.split(' ')[1] ?? '')),
-    ]),
-  );
 }
 
 // ---- services ---------------------------------------------------------------------------------
@@ -437,23 +280,26 @@ function holdToPromise(f: SwitchFigures, where: string): void {
 describe('rollback', () => {
   it('RB-001: eBPF -> iptables leaves no program, map, pin, tc filter or vx of ours; services answer and policies are enforced', async (ctx) => {
     await ensureMode('bpf');
-    const before = await footprint();
+    const before = await c.footprint();
     recordEvidence(ctx, { kind: 'text', label: 'eBPF mode, before the switch', text: summary(before) });
     if (before.progIds.length === 0 || before.pins.length === 0)
       throw new Error(`eBPF mode shows none of our programs or pins: ${summary(before)}`);
     await c.switchDataplane('iptables');
     // Maps are freed once their last holder is: give the kernel a moment to let go.
-    let after = await footprint();
-    let live = await liveIds();
+    let after = await c.footprint();
+    let live = await c.liveBpfIds();
     for (let i = 0; i < 20 && [...before.mapIds].some((id) => live.maps.has(id)); i++) {
       await sleep(100);
-      after = await footprint();
-      live = await liveIds();
+      after = await c.footprint();
+      live = await c.liveBpfIds();
     }
     recordEvidence(ctx, { kind: 'text', label: 'iptables mode, after the switch', text: summary(after) });
     const leftProgs = before.progIds.filter((id) => live.progs.has(id));
     const leftMaps = before.mapIds.filter((id) => live.maps.has(id));
-    const where = `bpftool prog/map show; ${runBpffsDir(c.runId)}; tc filter show on every node interface`;
+    const where = `bpftool prog/map show; each node's bpffs (${c
+      .topology()
+      .nodes.map((n) => c.node(n.name).bpffsDir)
+      .join(', ')}); tc filter show on every node interface`;
     const problems: string[] = [];
     if (leftProgs.length > 0 || after.progIds.length > 0)
       problems.push(`programs still loaded: ${[...new Set([...leftProgs, ...after.progIds])].join(', ')}`);
@@ -480,7 +326,7 @@ describe('rollback', () => {
 
   it('RB-002: iptables -> eBPF removes the kube-proxy service chains; the client IP is preserved again and policies are enforced', async (ctx) => {
     await ensureMode('iptables');
-    const before = serviceChains(await footprint());
+    const before = serviceChains(await c.footprint());
     recordEvidence(ctx, {
       kind: 'text',
       label: 'kube-proxy service chains before (iptables mode)',
@@ -491,7 +337,7 @@ describe('rollback', () => {
     if (Object.values(before).some((ch) => ch.length === 0))
       throw new Error('iptables mode has no kube-proxy service chains on some node');
     await c.switchDataplane('bpf');
-    const after = serviceChains(await footprint());
+    const after = serviceChains(await c.footprint());
     const left = Object.entries(after).filter(([, ch]) => ch.length > 0);
     if (left.length > 0) {
       throw new ConformanceFailure('kube-proxy service chains are left after the switch to eBPF', {
@@ -548,17 +394,17 @@ describe('rollback', () => {
     // The reference: home after one round trip, so both dataplanes have been through install once.
     await c.switchDataplane(other);
     await c.switchDataplane(home);
-    const one = await footprint();
+    const one = await c.footprint();
     const started = performance.now();
     for (let i = 0; i < 5; i++) {
       await c.switchDataplane(other);
       await c.switchDataplane(home);
     }
     const ms = Math.round(performance.now() - started);
-    let ten = await footprint();
+    let ten = await c.footprint();
     for (let i = 0; i < 20 && JSON.stringify(shape(ten)) !== JSON.stringify(shape(one)); i++) {
       await sleep(100);
-      ten = await footprint();
+      ten = await c.footprint();
     }
     recordEvidence(ctx, { kind: 'text', label: `${home} after one round trip`, text: summary(one) });
     recordEvidence(ctx, {
@@ -584,7 +430,7 @@ describe('rollback', () => {
     const nodes = c.topology().nodes.map((n) => n.name);
     try {
       await c.patchFelix({ bpfEnabled: true, bpfKubeProxyIptablesCleanupEnabled: false });
-      const kept = serviceChains(await footprint());
+      const kept = serviceChains(await c.footprint());
       const warned = c.settings().warnings.filter(isKubeProxyLeftWarning);
       recordEvidence(ctx, {
         kind: 'text',
@@ -625,7 +471,7 @@ describe('rollback', () => {
       expectSource(seen, client.ip, 'NodePort eTP Cluster', where);
       // Turning cleanup on removes them and the warning.
       await c.patchFelix({ bpfKubeProxyIptablesCleanupEnabled: true });
-      const cleaned = Object.entries(serviceChains(await footprint())).filter(([, ch]) => ch.length > 0);
+      const cleaned = Object.entries(serviceChains(await c.footprint())).filter(([, ch]) => ch.length > 0);
       const still = c.settings().warnings.filter(isKubeProxyLeftWarning);
       if (cleaned.length > 0 || still.length > 0) {
         throw new ConformanceFailure('enabling the cleanup did not remove the chains and the warning', {

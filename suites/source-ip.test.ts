@@ -5,14 +5,15 @@
  * the node; there the suite proves the SNAT happened and reports it as that mode's expected
  * difference (skipped), never as a pass of the eBPF requirement.
  */
+
 import { beforeAll, describe, it } from 'vitest';
-import type { NetnsCluster } from '../src/cluster/netns/cluster.ts';
+import type { Cluster } from '../src/cluster/types.ts';
 import { ConformanceFailure, type EvidenceTarget } from '../src/report/evidence.ts';
 import type { ProbeRequest } from '../src/workload/types.ts';
 import { addressOf, expectAnswer, expectSource } from './lib/expect.ts';
 import { fixture, nodePortOf, service, splitNodes, suiteCluster } from './lib/harness.ts';
 
-let c: NetnsCluster;
+let c: Cluster;
 
 beforeAll(async () => {
   c = await suiteCluster();

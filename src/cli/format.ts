@@ -18,22 +18,22 @@ export function table(header: readonly string[], rows: readonly (readonly string
 /** The topology as `dpconform up` and `status` print it. */
 export function formatTopology(t: Topology): string {
   const rows: string[][] = [
-    ...t.nodes.map((n) => ['node', n.name, n.netns, n.iface, n.ip, n.podCidr]),
-    ...t.clients.map((c) => ['client', c.name, c.netns, c.iface, c.ip, '']),
+    ...t.nodes.map((n) => ['node', n.name, n.where, n.iface, n.ip, n.podCidr]),
+    ...t.clients.map((c) => ['client', c.name, c.where, c.iface, c.ip, '']),
     ...t.pods.map((p) => [
       'pod',
       `${p.namespace}/${p.name}`,
-      p.netns,
+      p.where,
       `${p.iface} (${p.hostIface} on ${p.nodeName})`,
       p.ip,
       '',
     ]),
   ];
   return [
-    `run ${t.runId} (provider ${t.provider}, fabric namespace ${t.fabricNetns ?? '-'})`,
+    `run ${t.runId} (provider ${t.provider}, node network ${t.network})`,
     `services ${t.serviceCidr}, pods ${t.clusterCidr}, LoadBalancer VIPs ${t.vipPool}`,
     '',
-    table(['KIND', 'NAME', 'NETNS', 'INTERFACE', 'ADDRESS', 'POD CIDR'], rows),
+    table(['KIND', 'NAME', 'WHERE', 'INTERFACE', 'ADDRESS', 'POD CIDR'], rows),
   ].join('\n');
 }
 

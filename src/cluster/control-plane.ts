@@ -2,8 +2,9 @@
  * The embedded control plane as a provider sees it: an object store that takes manifests, the
  * FelixConfiguration in force, and reconciliation into a realised model.
  */
-import type { FelixSettings } from '../dataplane/types.ts';
+
 import { reconcile } from '../k8s/controller.ts';
+import type { FelixSettings } from '../k8s/felix-settings.ts';
 import { manifestsFrom, manifestsFromObjects } from '../k8s/manifest.ts';
 import type { ClusterModel, NodeState, PodState } from '../k8s/model.ts';
 import { ObjectStore } from '../k8s/store.ts';

@@ -1,18 +1,18 @@
 /**
- * A run's state on disk, so that `dpconform apply`, `probe`, `status` and `down` in later
- * processes find the cluster `up` made.
+ * A run's state on disk, whichever provider made it, so that `dpconform apply`, `probe`,
+ * `status` and `down` in later processes find the cluster `up` made.
  */
-import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
-import type { DataplaneMode, FelixSettings } from '../../dataplane/types.ts';
-import type { ClusterModel } from '../../k8s/model.ts';
-import type { Topology } from '../types.ts';
-import { isRunId, runStateDir } from './address-plan.ts';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import type { DataplaneMode, FelixSettings } from '../k8s/felix-settings.ts';
+import type { ClusterModel } from '../k8s/model.ts';
+import { isRunId } from './run-id.ts';
+import type { Topology } from './types.ts';
 
 /** Where run directories live. */
 export const STATE_ROOT = process.env.DPCONFORM_STATE_DIR ?? '/run/dpconform';
 
 /** Bumped when the layout changes, so an old state file is refused rather than misread. */
-export const STATE_VERSION = 1;
+export const STATE_VERSION = 2;
 
 /** Everything needed to pick a run up again. */
 export interface RunState {
@@ -40,7 +40,7 @@ export interface RunState {
 
 /** The directory of one run. */
 export function stateDir(runId: string): string {
-  return runStateDir(runId, STATE_ROOT);
+  return `${STATE_ROOT}/${runId}`;
 }
 
 /** Writes a run's state atomically. */
@@ -68,6 +68,11 @@ export async function loadState(runId: string): Promise<RunState> {
     );
   }
   return state;
+}
+
+/** Removes a run's state directory (agent sockets, logs, pid files included). */
+export async function removeState(runId: string): Promise<void> {
+  await rm(stateDir(runId), { recursive: true, force: true });
 }
 
 /** Run ids that have a state directory, oldest first. */

@@ -1,35 +1,56 @@
 /**
- * The `Cluster` interface: everything a suite may ask of a cluster, whichever provider built it.
+ * The `Cluster` interface: everything suites, the conformance run and the CLI may ask of a
+ * cluster, whichever provider built it. Nothing above this file knows how a node is reached.
  */
+import type { BpfDataplane } from '../dataplane/bpf/index.ts';
+import type { DataplaneFootprint } from '../dataplane/footprint.ts';
+import type { PolicyDropCounter } from '../dataplane/iptables/policy-counters.ts';
+import type { Frontend } from '../dataplane/types.ts';
+import type { DataplaneMode, FelixSettings } from '../k8s/felix-settings.ts';
 import type { ClusterModel } from '../k8s/model.ts';
+import type { NodeFacts, NodePlace, Place } from '../node/place.ts';
+import type { CaptureSpec } from '../observe/capture.ts';
+import type { Scrape } from '../observe/scrape.ts';
 import type { RunOptions, RunResult } from '../sys/exec.ts';
-import type { ProbeRequest, ProbeResult } from '../workload/types.ts';
+import type { ProbeRequest, ProbeResult, StreamRecord, StreamStartRequest } from '../workload/types.ts';
+
+export type { BpfDataplane, NamedCounter } from '../dataplane/bpf/index.ts';
+// Suites see the dataplane's vocabulary through the cluster: the names of its maps, programs and
+// counter reasons, the map-usage threshold, and what a footprint reading means.
+export {
+  MAP,
+  MAP_USAGE_WARN_RATIO,
+  PROG,
+  REASON_CT_RECREATED,
+} from '../dataplane/bpf/layout.ts';
+export { METRIC, REASON_POLICY } from '../dataplane/bpf/metrics/names.ts';
+export type { DataplaneFootprint, NodeFootprint } from '../dataplane/footprint.ts';
+export { describeFootprint, footprintShape, kubeServiceChains } from '../dataplane/footprint.ts';
+export type { PolicyDropCounter } from '../dataplane/iptables/policy-counters.ts';
+export { isKubeProxyLeftWarning } from '../dataplane/switch.ts';
+export type { Frontend } from '../dataplane/types.ts';
+export type { DataplaneMode, FelixSettings, ServiceMode } from '../k8s/felix-settings.ts';
+export type { NodePlace, Place, PlaceKind } from '../node/place.ts';
 
 /** Which provider built a cluster. */
 export type ProviderName = 'netns' | 'kind';
 
-/** The kinds of place a command or probe can run in. */
-export type PlaceKind = 'node' | 'pod' | 'client';
+/** Every provider name `--provider` accepts, the default first. */
+export const PROVIDER_NAMES: readonly ProviderName[] = ['netns', 'kind'];
 
-/** A node as the harness reaches it. */
-export interface NodeInfo {
-  name: string;
-  index: number;
-  ip: string;
-  podCidr: string;
-  /** Network namespace (netns) or container (kind) that is this node. */
-  netns: string;
-  /** The node's data interface on the fabric. */
-  iface: string;
-  /** Mirrors the fabric-side MAC, so captures can be read. */
+/** A node as the topology lists it. */
+export interface NodeInfo extends NodeFacts {
+  /** Where the node lives, in the provider's words, for people (`netns dpc-ab12cd-worker`). */
+  where: string;
+  /** Mirrors the node-network-side MAC, so captures can be read. */
   mac?: string;
 }
 
-/** An external client on the fabric, outside the cluster. */
+/** An external client on the node network, outside the cluster. */
 export interface ClientInfo {
   name: string;
   ip: string;
-  netns: string;
+  where: string;
   iface: string;
 }
 
@@ -40,10 +61,10 @@ export interface PodInfo {
   nodeName: string;
   ip: string;
   labels: Record<string, string>;
-  netns: string;
+  where: string;
   /** Pod-side interface name. */
   iface: string;
-  /** Host-side veth in the node namespace. */
+  /** Host-side veth in the node. */
   hostIface: string;
 }
 
@@ -51,8 +72,8 @@ export interface PodInfo {
 export interface Topology {
   runId: string;
   provider: ProviderName;
-  /** Namespace holding the fabric bridge (netns provider). */
-  fabricNetns?: string;
+  /** Where the node network lives, in the provider's words (the netns provider's fabric namespace). */
+  network: string;
   nodes: NodeInfo[];
   clients: ClientInfo[];
   pods: PodInfo[];
@@ -69,20 +90,62 @@ export interface Cluster extends AsyncDisposable {
   topology(): Topology;
   /** The control plane's realised state: services with allocations, endpoints, pods. */
   model(): ClusterModel;
+  /** A node, pod (`namespace/name`, or a name that is unique) or client, to act in. */
+  place(name: string): Place;
+  /** A node, by name. */
+  node(name: string): NodePlace;
+
   /** Applies Kubernetes YAML (text, a file or a directory) or parsed objects. */
   apply(source: string | object[]): Promise<void>;
   /** Deletes the objects named in the YAML (text, a file or a directory) or parsed objects. */
   delete(source: string | object[]): Promise<void>;
+
   /** Runs a command in a node, pod or client, by name. */
   exec(place: string, argv: readonly string[], opts?: RunOptions): Promise<RunResult>;
   /** Makes a probe (HTTP, TCP, UDP) from a node, pod or client, by name. */
   probe(from: string, request: ProbeRequest): Promise<ProbeResult>;
+  /** Many probes from one place at once (reachability matrices, benchmarks). */
+  probes(from: string, requests: ProbeRequest[], concurrency?: number): Promise<ProbeResult[]>;
+  /**
+   * Opens a long-lived HTTP connection from a node, pod or client that sends a request every
+   * `intervalMs`, to watch an established connection across a change.
+   */
+  streamStart(from: string, request: StreamStartRequest): Promise<StreamRecord>;
+  /** What a stream has recorded so far. */
+  streamGet(from: string, id: string): Promise<StreamRecord>;
+  /** Stops a stream and returns its final record. */
+  streamStop(from: string, id: string): Promise<StreamRecord>;
   /** What to capture to watch an interface of a node, pod or client (for src/observe's captures). */
-  captureSpec(
-    place: string,
-    iface: string,
-    filter?: string,
-  ): { netns: string; iface: string; label: string; filter?: string };
+  captureSpec(place: string, iface: string, filter?: string): CaptureSpec;
+
+  /** The dataplane that programs this cluster. */
+  dataplaneMode(): DataplaneMode;
+  /** The settings in force and the warnings about fields this dataplane does not implement. */
+  settings(): { settings: FelixSettings; warnings: string[] };
+  /** Applies FelixConfiguration fields as a patch of `default` (the seed guide's `calicoctl patch`). */
+  patchFelix(fields: Partial<FelixSettings>): Promise<void>;
+  /** Switches to the other dataplane (`bpfEnabled`), programmed from the same objects. */
+  switchDataplane(mode: DataplaneMode): Promise<void>;
+  /** Errors of the last sync (services that could not be programmed). */
+  syncErrors(): string[];
+  /** Service frontends as the dataplane has them programmed on the nodes (read from the kernel). */
+  frontends(): Promise<Frontend[]>;
+  /** The eBPF dataplane's read side (maps, counters), or undefined when the cluster runs iptables. */
+  bpf(): BpfDataplane | undefined;
+  /** The iptables dataplane's per-pod policy drop counters of a node. */
+  iptablesPolicyDrops(node: string): Promise<PolicyDropCounter[]>;
+  /** Everything of either dataplane the nodes hold now: programs, maps, pins, filters, chains. */
+  footprint(): Promise<DataplaneFootprint>;
+  /** Ids of every BPF program and map the nodes' kernel holds (ours or not), to see what was freed. */
+  liveBpfIds(): Promise<{ progs: Set<number>; maps: Set<number> }>;
+  /** Scrapes a node's Prometheus endpoint from inside the cluster, as Prometheus would. */
+  metrics(node: string, timeoutMs?: number): Promise<Scrape>;
+
+  /**
+   * Pins an external IP or VIP to enter the cluster through the given nodes (as a BGP peer that
+   * prefers them would); `undefined` goes back to what the nodes advertise.
+   */
+  routeVia(ip: string, nodeNames: string[] | undefined): Promise<void>;
   /** Removes everything the run made. */
   down(): Promise<void>;
 }

@@ -3,8 +3,8 @@
  * the order of the steps, what happens to kube-proxy's service chains, and the warning an
  * operator sees when they are left in place.
  */
-import type { NodeInfo } from '../cluster/types.ts';
-import type { DataplaneMode, FelixSettings } from './types.ts';
+import type { DataplaneMode, FelixSettings } from '../k8s/felix-settings.ts';
+import type { NodePlace } from '../node/place.ts';
 
 /** Start of the warning kept in the cluster's status while kube-proxy chains are left behind. */
 export const KUBE_PROXY_LEFT_PREFIX =
@@ -86,7 +86,7 @@ export interface KubeProxyOutcome {
  */
 export async function settleKubeProxyChains(
   plan: SwitchPlan,
-  nodes: readonly NodeInfo[],
+  nodes: readonly NodePlace[],
 ): Promise<KubeProxyOutcome> {
   const out: KubeProxyOutcome = { removed: {}, leftOn: [] };
   if (plan.kubeProxyChains === 'untouched') return out;
@@ -95,10 +95,10 @@ export async function settleKubeProxyChains(
   await Promise.all(
     nodes.map(async (n) => {
       if (plan.kubeProxyChains === 'remove') {
-        out.removed[n.name] = (await removeKubeProxyChains(n.netns)).length;
+        out.removed[n.name] = (await removeKubeProxyChains(n)).length;
         return;
       }
-      const chains = await listKubeChains(n.netns);
+      const chains = await listKubeChains(n);
       if (chains.some((c) => isKubeProxyChain(c.chain))) out.leftOn.push(n.name);
     }),
   );

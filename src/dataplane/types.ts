@@ -2,63 +2,16 @@
  * What every dataplane implementation (iptables, eBPF) offers the cluster, and the settings it
  * is driven by.
  */
-import type { NodeInfo } from '../cluster/types.ts';
+import type { DataplaneMode, FelixSettings } from '../k8s/felix-settings.ts';
 import type { ClusterModel, Protocol } from '../k8s/model.ts';
+import type { NodePlace } from '../node/place.ts';
 
-/** Which dataplane programs a cluster's services and policy. */
-export type DataplaneMode = 'iptables' | 'bpf';
-
-/**
- * FelixConfiguration `spec` after validation, with every default filled in. Field names are
- * Calico's, so that the seed guide's YAML applies as written.
- */
-export interface FelixSettings {
-  bpfEnabled: boolean;
-  bpfExternalServiceMode: 'Tunnel' | 'DSR';
-  bpfDSROptoutCIDRs: string[];
-  bpfDataIfacePattern: string;
-  bpfLogLevel: 'Off' | 'Info' | 'Debug';
-  bpfConnectTimeLoadBalancingEnabled: boolean;
-  bpfHostNetworkedNATWithoutCTLB: 'Enabled' | 'Disabled';
-  bpfPSNATPorts: string;
-  bpfMapSizeNATFrontend: number;
-  bpfMapSizeNATBackend: number;
-  bpfMapSizeNATAffinity: number;
-  bpfMapSizeRoute: number;
-  bpfMapSizeConntrack: number;
-  bpfKubeProxyIptablesCleanupEnabled: boolean;
-  bpfKubeProxyEndpointSlicesEnabled: boolean;
-}
-
-/** Calico's defaults for the settings above (the seed guide's interface pattern). */
-export const DEFAULT_FELIX_SETTINGS: Readonly<FelixSettings> = Object.freeze({
-  bpfEnabled: true,
-  bpfExternalServiceMode: 'Tunnel',
-  bpfDSROptoutCIDRs: [],
-  bpfDataIfacePattern: '^(en.*|eth.*|tunl0)$',
-  bpfLogLevel: 'Off',
-  bpfConnectTimeLoadBalancingEnabled: true,
-  bpfHostNetworkedNATWithoutCTLB: 'Enabled',
-  bpfPSNATPorts: '20000-29999',
-  bpfMapSizeNATFrontend: 65536,
-  bpfMapSizeNATBackend: 262144,
-  bpfMapSizeNATAffinity: 65536,
-  bpfMapSizeRoute: 262144,
-  bpfMapSizeConntrack: 512000,
-  bpfKubeProxyIptablesCleanupEnabled: true,
-  bpfKubeProxyEndpointSlicesEnabled: true,
-});
-
-/** Where a dataplane runs: the cluster's nodes and the run's naming. */
+/** Where a dataplane runs: the cluster's nodes, as places, and the settings in force. */
 export interface DataplaneContext {
-  /** The run id; every pin, cgroup and device name of the run carries it. */
+  /** The run id; every device and pin name the dataplane makes is scoped by the node places. */
   runId: string;
-  nodes: NodeInfo[];
+  nodes: NodePlace[];
   settings: FelixSettings;
-  /** Root of the run's bpffs pins: `/sys/fs/bpf/dpc-<runId>`. */
-  bpffsDir: string;
-  /** The run's cgroup v2 directory: `/sys/fs/cgroup/unified/dpc-<runId>` (one child per node). */
-  cgroupDir: string;
   /** Log a line the operator should see (warnings, map-full refusals). */
   log: (line: string) => void;
 }

@@ -4,8 +4,8 @@
  * FelixConfigurationSpec is accepted with a warning; anything else is rejected.
  */
 import { isIPv6 } from 'node:net';
-import { DEFAULT_FELIX_SETTINGS, type FelixSettings } from '../dataplane/types.ts';
 import { FieldCheck, fieldOf, indexOf } from './check.ts';
+import { DEFAULT_FELIX_SETTINGS, type FelixSettings } from './felix-settings.ts';
 import { formatCidr4, parseCidr4 } from './ip.ts';
 import { describeValue } from './manifest.ts';
 

@@ -3,8 +3,9 @@
  * in a cluster's API server. A batch is validated as a whole before anything changes, so a bad
  * batch leaves the store as it was. Serialisable, so the CLI can keep it between invocations.
  */
-import type { FelixSettings } from '../dataplane/types.ts';
+
 import { mergeFelixSettings } from './felix.ts';
+import type { FelixSettings } from './felix-settings.ts';
 import { BUILT_IN_NAMESPACES, isSupportedKind, KINDS, SUPPORTED_KINDS, type SupportedKind } from './kinds.ts';
 import { identify, type Manifest, ManifestError, type ManifestSource, manifestLabel } from './manifest.ts';
 import { type ObjectRef, type Resource, refKey, refLabel } from './resource.ts';

@@ -1,25 +1,27 @@
 /**
- * Packet captures with tcpdump inside a network namespace: started before the traffic, proven
- * to be listening, stopped after it with nothing left unread, decoded.
+ * Packet captures with tcpdump in a place (a node, pod or client): started before the traffic,
+ * proven to be listening, stopped after it with nothing left unread, decoded.
  */
 import { rmSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { inNetns, runJson, type Started, shellQuote, start } from '../sys/exec.ts';
+import type { Place } from '../node/place.ts';
+import { type Started, shellQuote } from '../sys/exec.ts';
+import { signalProcess } from '../sys/process.ts';
 import { decodePcap } from './decode.ts';
 import { readPcap } from './pcap.ts';
 import type { Packet } from './types.ts';
 
 /** What to capture and where. */
 export interface CaptureSpec {
-  /** Network namespace to capture in (`/run/netns/NAME`). */
-  netns: string;
-  /** Interface inside that namespace; `any` for all of them (Linux cooked capture). */
+  /** Where to capture: tcpdump runs in this place's network and writes to this machine's files. */
+  place: Place;
+  /** Interface inside that place; `any` for all of them (Linux cooked capture). */
   iface: string;
   /** A pcap filter expression, as one string or as words (`['tcp', 'port', '80']`). */
   filter?: string | readonly string[];
-  /** Names the capture in summaries and errors (default: the namespace name). */
+  /** Names the capture in summaries and errors (default: the place's name). */
   label?: string;
   /**
    * Bytes kept of each packet (default 1600: a whole frame at the fabric's MTU, VXLAN included).
@@ -58,7 +60,7 @@ export interface CaptureStats {
 export interface Capture extends AsyncDisposable {
   readonly label: string;
   readonly spec: Readonly<CaptureSpec>;
-  /** The command that runs tcpdump, as started. */
+  /** The command that runs tcpdump in the place, as started. */
   readonly argv: readonly string[];
   /** tcpdump's process id. */
   readonly pid: number;
@@ -110,7 +112,7 @@ const DRAIN_TIMEOUT_MS = 3_000;
 const SIGNAL_REPLY_TIMEOUT_MS = 1_000;
 const EXIT_GRACE_MS = 5_000;
 
-/** Builds tcpdump's argv (without the namespace prefix). Pure, exported for tests. */
+/** Builds tcpdump's own argv (the place adds whatever enters it). Pure, exported for tests. */
 export function tcpdumpArgv(spec: CaptureSpec, file: string): string[] {
   // -Z root: Debian's tcpdump otherwise drops to the tcpdump user, which then owns our file.
   const argv = ['tcpdump', '-i', spec.iface, '-n', '-U', '-Z', 'root', '-w', file];
@@ -166,16 +168,18 @@ async function removeDir(dir: string): Promise<void> {
 }
 
 /**
- * Starts tcpdump in a namespace and returns once it is listening: a packet sent after this
+ * Starts tcpdump in the spec's place and returns once it is listening: a packet sent after this
  * resolves is in the capture.
  */
 export async function startCapture(spec: CaptureSpec): Promise<Capture> {
-  const label = spec.label ?? spec.netns;
+  const { place } = spec;
+  const label = spec.label ?? place.name;
   const dir = await mkdtemp(join(tmpdir(), 'dpc-cap-'));
   trackDir(dir);
   const file = join(dir, 'capture.pcap');
   const logFile = join(dir, 'tcpdump.log');
-  const argv = inNetns(spec.netns, tcpdumpArgv(spec, file));
+  const program = tcpdumpArgv(spec, file);
+  const argv = place.spawnArgv(program);
   const fail = (message: string, stderr: string, packets?: Packet[]): never => {
     throw new CaptureError({ message, label, argv, stderr, ...(packets ? { packets } : {}) });
   };
@@ -183,7 +187,7 @@ export async function startCapture(spec: CaptureSpec): Promise<Capture> {
   let proc: Started;
   try {
     // Standard error goes to a file we can read while tcpdump runs: that is where it says it listens.
-    proc = start(argv, { logFile });
+    proc = place.spawn(program, { logFile });
   } catch (err) {
     await removeDir(dir);
     throw err;
@@ -200,14 +204,14 @@ export async function startCapture(spec: CaptureSpec): Promise<Capture> {
     const stderr = await readText(logFile);
     await removeDir(dir);
     throw new CaptureError({
-      message: `tcpdump on ${spec.iface} in ${spec.netns} ${(err as Error).message}`,
+      message: `tcpdump on ${spec.iface} in ${place.where} ${(err as Error).message}`,
       label,
       argv,
       stderr,
     });
   }
 
-  const ifnames = spec.iface === 'any' ? await interfaceNames(spec.netns) : undefined;
+  const ifnames = spec.iface === 'any' ? await interfaceNames(place) : undefined;
   let stopped: Promise<Packet[]> | undefined;
   let bytes: Uint8Array | undefined;
   let stats: CaptureStats | undefined;
@@ -237,7 +241,7 @@ export async function startCapture(spec: CaptureSpec): Promise<Capture> {
       return fail(`tcpdump exited ${result.exitCode} and wrote no pcap file`, stderr);
     }
     if (ifnames && spec.iface === 'any') {
-      for (const [k, v] of await interfaceNames(spec.netns)) if (!ifnames.has(k)) ifnames.set(k, v);
+      for (const [k, v] of await interfaceNames(place)) if (!ifnames.has(k)) ifnames.set(k, v);
     }
     const packets = decodePcap(bytes, {
       iface: spec.iface,
@@ -350,11 +354,7 @@ async function requestStats(
 ): Promise<string | undefined> {
   const count = (text: string) => text.match(/packets? captured/g)?.length ?? 0;
   const before = count(await readText(logFile));
-  try {
-    process.kill(proc.pid, 'SIGUSR1');
-  } catch {
-    return undefined;
-  }
+  if (!signalProcess(proc.pid, 'SIGUSR1')) return undefined;
   const until = Date.now() + SIGNAL_REPLY_TIMEOUT_MS;
   while (Date.now() < until && exitCode() === undefined) {
     const text = await readText(logFile);
@@ -367,12 +367,11 @@ async function requestStats(
   return undefined;
 }
 
-// Interface index -> name in a namespace, so `-i any` packets can say where they were seen.
-async function interfaceNames(netns: string): Promise<Map<number, string>> {
-  const links = await runJson<Array<{ ifindex: number; ifname: string }>>(['ip', '-j', 'link', 'show'], {
-    netns,
-    timeoutMs: 10_000,
-  }).catch(() => []);
+// Interface index -> name in the place, so `-i any` packets can say where they were seen.
+async function interfaceNames(place: Place): Promise<Map<number, string>> {
+  const links = await place
+    .execJson<Array<{ ifindex: number; ifname: string }>>(['ip', '-j', 'link', 'show'], { timeoutMs: 10_000 })
+    .catch(() => []);
   return new Map(links.map((l) => [l.ifindex, l.ifname]));
 }
 

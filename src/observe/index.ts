@@ -1,6 +1,6 @@
 /**
- * Packet-level evidence: tcpdump captures in namespaces, decoded into typed packets, summarised
- * the way tcpdump prints them, and queried by suites.
+ * Packet-level evidence: tcpdump captures in nodes, pods and clients, decoded into typed
+ * packets, summarised the way tcpdump prints them, and queried by suites.
  */
 export {
   type Capture,

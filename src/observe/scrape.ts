@@ -1,10 +1,12 @@
 /**
- * Scraping a node's metrics endpoint from inside the cluster, through the node's probe agent,
- * as Prometheus in the cluster would reach it.
+ * Scraping a node's metrics endpoint from inside the cluster, through a probe made from the
+ * node, as Prometheus in the cluster would reach it.
  */
-import type { Cluster } from '../cluster/types.ts';
-import { METRICS_PATH, METRICS_PORT } from './names.ts';
-import { parseExposition, type Sample } from './parse.ts';
+
+import { METRICS_PATH, METRICS_PORT } from '../dataplane/bpf/metrics/names.ts';
+import { metricsUrl } from '../dataplane/bpf/metrics/process.ts';
+import type { ProbeRequest, ProbeResult } from '../workload/types.ts';
+import { parseExposition, type Sample } from './prometheus.ts';
 
 /** A scrape of one node. */
 export interface Scrape {
@@ -14,16 +16,17 @@ export interface Scrape {
   samples: Sample[];
 }
 
-/** Scrapes a node's endpoint; throws with the node, URL and what came back when it fails. */
+/**
+ * Scrapes a node's endpoint with a probe made from the node itself (`probe(from, request)`, as a
+ * cluster makes probes); throws with the node, URL and what came back when it fails.
+ */
 export async function scrapeNode(
-  cluster: Pick<Cluster, 'topology' | 'probe'>,
-  nodeName: string,
+  probe: (from: string, req: ProbeRequest) => Promise<ProbeResult>,
+  node: { name: string; ip: string },
   timeoutMs = 5000,
 ): Promise<Scrape> {
-  const node = cluster.topology().nodes.find((n) => n.name === nodeName);
-  if (!node) throw new Error(`no node named ${nodeName}`);
-  const url = `http://${node.ip}:${METRICS_PORT}${METRICS_PATH}`;
-  const r = await cluster.probe(node.name, {
+  const url = metricsUrl(node);
+  const r = await probe(node.name, {
     kind: 'http',
     host: node.ip,
     port: METRICS_PORT,

@@ -4,9 +4,6 @@
  */
 import type { Evidence, Failure, MapUsageEvidence } from './model.ts';
 
-/** Map usage at or above this share of capacity is called out (the seed guide's 80 %). */
-export const MAP_USAGE_WARN = 0.8;
-
 /** A map's usage as a share of its capacity (0 when the capacity is unknown). */
 export function mapUsage(item: MapUsageEvidence): number {
   return item.capacity > 0 ? item.entries / item.capacity : 0;
@@ -21,7 +18,12 @@ function signed(n: number): string {
   return n > 0 ? `+${n}` : String(n);
 }
 
-/** One line naming an evidence item. */
+/** True when a map reading is at or above the threshold the dataplane gave with it. */
+export function mapOverWarn(item: MapUsageEvidence): boolean {
+  return item.warnAt !== undefined && mapUsage(item) >= item.warnAt;
+}
+
+/** One line naming a piece of evidence and what it showed. */
 export function evidenceTitle(item: Evidence): string {
   const label = item.label ? `${item.label}: ` : '';
   switch (item.kind) {
@@ -31,7 +33,7 @@ export function evidenceTitle(item: Evidence): string {
       return `${label}counter ${item.name}${item.where ? ` on ${item.where}` : ''}: ${item.before} → ${item.after} (${signed(item.delta)})`;
     case 'map': {
       const usage = mapUsage(item);
-      const warn = usage >= MAP_USAGE_WARN ? ' — above 80 %' : '';
+      const warn = mapOverWarn(item) ? ` — above ${percent(item.warnAt ?? 1)}` : '';
       return `${label}map ${item.name}${item.where ? ` on ${item.where}` : ''}: ${item.entries} of ${item.capacity} entries (${percent(usage)})${warn}`;
     }
     case 'echo':

@@ -3,16 +3,13 @@
  * one dataplane/service mode), areas and requirements. Every renderer reads this model and only
  * this model, and the verdict rules live here so that all of them agree.
  */
-import type { DataplaneMode, FelixSettings } from '../dataplane/types.ts';
+import type { DataplaneMode, ServiceMode } from '../k8s/felix-settings.ts';
 
 /** Bumped when a consumer of `report.json` would have to change. */
 export const SCHEMA_VERSION = 1;
 
 /** What a requirement, an area, a pass or a run came to. */
 export type Verdict = 'conformant' | 'non-conformant' | 'skipped' | 'error';
-
-/** How external traffic to a service reaches a remote backend (FelixConfiguration wording). */
-export type ServiceMode = FelixSettings['bpfExternalServiceMode'];
 
 /** The mode one pass ran the suites in. */
 export interface PassMode {
@@ -49,6 +46,8 @@ export interface MapUsageEvidence {
   where?: string;
   entries: number;
   capacity: number;
+  /** The fill ratio the dataplane reports as too full (its threshold, carried with the reading). */
+  warnAt?: number;
   label?: string;
 }
 

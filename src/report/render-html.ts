@@ -5,7 +5,7 @@
  * security policy forbids any network access, so the page reads the same offline and archived.
  */
 import { compareAreas } from './classify.ts';
-import { evidenceTitle, MAP_USAGE_WARN, mapUsage, percent } from './evidence-text.ts';
+import { evidenceTitle, mapOverWarn, mapUsage, percent } from './evidence-text.ts';
 import { configFacts, type Fact, kernelFacts, settingFacts, toolFacts } from './facts.ts';
 import { formatDuration } from './format.ts';
 import {
@@ -76,8 +76,9 @@ function evidenceHtml(item: Evidence): string {
       return `<div class="ev">${title}<div class="ev-counter"><span>${html(item.before)}</span><span class="arrow">→</span><span>${html(item.after)}</span><span class="delta ${item.delta === 0 ? 'zero' : ''}">${html(item.delta > 0 ? `+${item.delta}` : item.delta)}</span></div></div>`;
     case 'map': {
       const usage = mapUsage(item);
-      const warn = usage >= MAP_USAGE_WARN ? ' warn' : '';
-      return `<div class="ev${warn}">${title}<div class="ev-map"><meter min="0" max="${html(item.capacity)}" low="${html(item.capacity * MAP_USAGE_WARN)}" high="${html(item.capacity * MAP_USAGE_WARN)}" optimum="0" value="${html(item.entries)}"></meter><span>${html(percent(usage))}</span></div></div>`;
+      const warn = mapOverWarn(item) ? ' warn' : '';
+      const mark = item.capacity * (item.warnAt ?? 1);
+      return `<div class="ev${warn}">${title}<div class="ev-map"><meter min="0" max="${html(item.capacity)}" low="${html(mark)}" high="${html(mark)}" optimum="0" value="${html(item.entries)}"></meter><span>${html(percent(usage))}</span></div></div>`;
     }
     case 'echo': {
       const rows: [string, string | undefined][] = [

@@ -4,10 +4,10 @@
  */
 import { fileURLToPath } from 'node:url';
 import { startVitest } from 'vitest/node';
-import { newRunId } from '../cluster/netns/address-plan.ts';
-import { NetnsCluster } from '../cluster/netns/cluster.ts';
+import { newRunId, startCluster } from '../cluster/providers.ts';
+import type { Cluster, ProviderName } from '../cluster/types.ts';
 import { buildBpf, mapSizesFrom } from '../dataplane/bpf/build.ts';
-import { DEFAULT_FELIX_SETTINGS } from '../dataplane/types.ts';
+import { DEFAULT_FELIX_SETTINGS } from '../k8s/felix-settings.ts';
 import { probeEnvironment } from '../report/environment.ts';
 import { finalizeRun, type Pass, type PassMode, type Run } from '../report/model.ts';
 import { ProgressReporter } from '../report/progress.ts';
@@ -23,6 +23,8 @@ export interface ConformanceOptions {
   areas: string[];
   passes: PassMode[];
   nodes: number;
+  /** Which provider builds the cluster. */
+  provider: ProviderName;
   reportsRoot: string;
   /** Leave the cluster up after the run. */
   keep: boolean;
@@ -47,7 +49,7 @@ export interface ConformanceOutcome {
 
 /** Runs the suites for one pass on an up cluster and gathers the pass. */
 export async function runPass(
-  cluster: NetnsCluster,
+  cluster: Cluster,
   mode: PassMode,
   opts: Pick<ConformanceOptions, 'areas' | 'out'>,
 ): Promise<Pass> {
@@ -80,7 +82,7 @@ export async function runPass(
 }
 
 /** Brings the cluster into a pass's mode: its dataplane and its external service mode. */
-async function enterMode(cluster: NetnsCluster, mode: PassMode): Promise<void> {
+async function enterMode(cluster: Cluster, mode: PassMode): Promise<void> {
   const { settings } = cluster.settings();
   const bpfEnabled = mode.dataplane === 'bpf';
   if (settings.bpfEnabled === bpfEnabled && settings.bpfExternalServiceMode === mode.serviceMode) return;
@@ -100,8 +102,8 @@ export async function runConformance(opts: ConformanceOptions): Promise<Conforma
     opts.log('building the dataplane from bpf/');
     await buildBpf({ sizes: mapSizesFrom(DEFAULT_FELIX_SETTINGS) });
   }
-  opts.log(`bringing up ${opts.nodes} nodes (netns provider, ${first.dataplane} dataplane)`);
-  const cluster = await NetnsCluster.start({
+  opts.log(`bringing up ${opts.nodes} nodes (${opts.provider} provider, ${first.dataplane} dataplane)`);
+  const cluster = await startCluster(opts.provider, {
     runId,
     nodes: opts.nodes,
     // A second client gives the DSR opt-out test an address of its own.
@@ -128,7 +130,7 @@ export async function runConformance(opts: ConformanceOptions): Promise<Conforma
     endedAt: new Date().toISOString(),
     environment,
     config: {
-      provider: 'netns',
+      provider: cluster.provider,
       nodeCount: opts.nodes,
       settings: { ...cluster.settings().settings },
       warnings: cluster.settings().warnings,

@@ -2,8 +2,8 @@
  * The modes a run executes the suites in: each dataplane asked for, and for eBPF each service
  * mode asked for (the iptables dataplane has no service modes of its own).
  */
-import type { DataplaneMode } from '../dataplane/types.ts';
-import type { PassMode, ServiceMode } from '../report/model.ts';
+import type { DataplaneMode, ServiceMode } from '../k8s/felix-settings.ts';
+import type { PassMode } from '../report/model.ts';
 
 /** `--dataplane` and `--service-mode` as the user wrote them. */
 export interface ModeRequest {

@@ -8,17 +8,6 @@ import { compareAreas } from '../report/classify.ts';
 /** The folder holding one `<area>.test.ts` per area. */
 export const SUITES_DIR = fileURLToPath(new URL('../../suites', import.meta.url));
 
-/** Areas in the order a report lists them. */
-export const AREA_ORDER: readonly string[] = [
-  'nodeport',
-  'loadbalancer',
-  'dsr',
-  'source-ip',
-  'policy',
-  'map-full',
-  'rollback',
-];
-
 /** The areas that have a suite file, in report order. */
 export function availableAreas(dir: string = SUITES_DIR): string[] {
   const found = readdirSync(dir)

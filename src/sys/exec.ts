@@ -18,8 +18,6 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** Written to the command's standard input. */
   input?: string;
-  /** Run inside this named network namespace (only the network namespace is switched). */
-  netns?: string;
   /** When false, a non-zero exit is returned rather than thrown. */
   reject?: boolean;
   /** Extra environment variables. */
@@ -99,21 +97,14 @@ function firstLine(text: string | undefined): string | undefined {
   return line === undefined ? undefined : line.slice(0, 300);
 }
 
-/** Prefixes an argv so that it runs in a named network namespace, keeping the host's bpffs and /sys. */
-export function inNetns(netns: string, argv: readonly string[]): string[] {
-  // nsenter switches only the network namespace; `ip netns exec` would also remount /sys,
-  // which hides bpffs pins from the command.
-  return ['nsenter', `--net=/run/netns/${netns}`, '--', ...argv];
-}
-
-function fullArgv(argv: readonly string[], opts: RunOptions): string[] {
+function fullArgv(argv: readonly string[]): string[] {
   if (argv.length === 0) throw new Error('run: empty argv');
-  return opts.netns ? inNetns(opts.netns, argv) : [...argv];
+  return [...argv];
 }
 
 /** Runs a command to completion and returns its output; throws {@link CommandError} on failure. */
 export async function run(argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
-  const full = fullArgv(argv, opts);
+  const full = fullArgv(argv);
   const started = performance.now();
   const [file, ...args] = full as [string, ...string[]];
   const result = await execa(file, args, {
@@ -187,7 +178,7 @@ export interface StartOptions extends Omit<RunOptions, 'timeoutMs' | 'reject'> {
 
 /** Starts a long-lived process; its lifetime is the caller's to manage. */
 export function start(argv: readonly string[], opts: StartOptions = {}): Started {
-  const full = fullArgv(argv, opts);
+  const full = fullArgv(argv);
   if (opts.detached) return startDetached(full, opts);
   const [file, ...args] = full as [string, ...string[]];
   const started = performance.now();

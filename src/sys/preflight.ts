@@ -5,37 +5,55 @@
 import { readFile } from 'node:fs/promises';
 import { haveCommand } from './exec.ts';
 
-/** What the coming run needs. */
+/** What the coming work needs. */
 export interface PreflightNeeds {
   /** Which provider will build the cluster (kind also needs docker and kind). Default `netns`. */
   provider?: 'netns' | 'kind';
+  /**
+   * `run` (default): a conformance run, which builds the dataplane and captures packets;
+   * `cluster`: a command acting on a cluster that is up (or bringing one up without a run).
+   */
+  scope?: 'run' | 'cluster';
   /** Commands needed beyond the usual ones. */
   tools?: readonly string[];
 }
 
+/** Every host command the harness calls, with the Debian package that brings it. */
+export const HOST_TOOLS: Readonly<Record<string, string>> = {
+  clang: 'clang',
+  bpftool: 'bpftool',
+  tc: 'iproute2',
+  ip: 'iproute2',
+  tcpdump: 'tcpdump',
+  iptables: 'iptables',
+  'iptables-restore': 'iptables',
+  nsenter: 'util-linux',
+  sysctl: 'procps',
+};
+
 /** The commands every run calls. */
-export const REQUIRED_TOOLS: readonly string[] = [
-  'clang',
+export const REQUIRED_TOOLS: readonly string[] = Object.keys(HOST_TOOLS);
+
+/** The commands a cluster command calls (no build, no capture). */
+export const CLUSTER_TOOLS: readonly string[] = [
+  'ip',
+  'nsenter',
+  'sysctl',
+  'iptables',
+  'iptables-restore',
   'bpftool',
   'tc',
-  'ip',
-  'tcpdump',
-  'iptables',
-  'nsenter',
 ];
 
 /** What to do when a command is missing. */
-const INSTALL_HINT: Record<string, string> = {
-  clang: 'run scripts/setup.sh (installs clang from Debian)',
-  bpftool: 'run scripts/setup.sh (installs bpftool from Debian)',
-  tc: 'run scripts/setup.sh (installs iproute2 from Debian)',
-  ip: 'run scripts/setup.sh (installs iproute2 from Debian)',
-  tcpdump: 'run scripts/setup.sh (installs tcpdump from Debian)',
-  iptables: 'run scripts/setup.sh (installs iptables from Debian)',
-  nsenter: 'run scripts/setup.sh (installs util-linux from Debian)',
-  docker: 'install Docker, or use the netns provider (`--provider netns`)',
-  kind: 'install kind (https://kind.sigs.k8s.io), or use the netns provider (`--provider netns`)',
-};
+function installHint(tool: string): string {
+  const pkg = HOST_TOOLS[tool];
+  if (pkg) return `run scripts/setup.sh (installs ${pkg} from Debian)`;
+  if (tool === 'docker') return 'install Docker, or use the netns provider (`--provider netns`)';
+  if (tool === 'kind')
+    return 'install kind (https://kind.sigs.k8s.io), or use the netns provider (`--provider netns`)';
+  return `install ${tool} and make sure it is on PATH`;
+}
 
 /** What was found on the machine. */
 export interface MachineFacts {
@@ -49,8 +67,9 @@ export interface MachineFacts {
 
 /** The commands a run with these needs calls. */
 export function toolsFor(needs: PreflightNeeds = {}): string[] {
+  const base = needs.scope === 'cluster' ? CLUSTER_TOOLS : REQUIRED_TOOLS;
   const extra = needs.provider === 'kind' ? ['docker', 'kind'] : [];
-  return [...new Set([...REQUIRED_TOOLS, ...extra, ...(needs.tools ?? [])])];
+  return [...new Set([...base, ...extra, ...(needs.tools ?? [])])];
 }
 
 /** The problems with a machine, one actionable line each (empty when it is ready). */
@@ -68,9 +87,7 @@ export function preflightProblems(facts: MachineFacts): string[] {
     problems.push('bpffs is not mounted at /sys/fs/bpf: run `mount -t bpf bpf /sys/fs/bpf` as root');
   }
   for (const tool of facts.missing) {
-    problems.push(
-      `${tool} not found: ${INSTALL_HINT[tool] ?? `install ${tool} and make sure it is on PATH`}`,
-    );
+    problems.push(`${tool} not found: ${installHint(tool)}`);
   }
   return problems;
 }

@@ -1,13 +1,16 @@
 /**
- * Starting and stopping agents: one detached Node process per namespace, reached through the
- * unix socket it binds. Many can be started at once (Promise.all); each start is bounded.
+ * Starting and stopping agents: one detached Node process per place (node, pod or client),
+ * reached through the unix socket it binds. Many can be started at once (Promise.all); each
+ * start is bounded.
  */
 import { open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { inNetns, type Started, start } from '../sys/exec.ts';
+import type { Place } from '../node/place.ts';
+import type { Started } from '../sys/exec.ts';
 import { pathExists as exists } from '../sys/fs.ts';
+import { processAlive, stopProcesses, waitGone } from '../sys/process.ts';
 import { AgentClient } from './agent-client.ts';
 
 /** The agent program. */
@@ -27,8 +30,8 @@ export const DEFAULT_COMPILE_CACHE_DIR = join(tmpdir(), 'dpconform-compile-cache
 
 /** How to start one agent. */
 export interface StartAgentOptions {
-  /** Named network namespace (`/run/netns/NAME`) the agent lives in. */
-  netns: string;
+  /** Where the agent lives: it serves and probes from this place's network. */
+  place: Place;
   /** What `/hostname` answers. */
   name: string;
   socketPath: string;
@@ -57,7 +60,7 @@ export interface AgentHandle {
   process?: Started;
 }
 
-/** The argv that runs an agent in its namespace. */
+/** The agent's own argv (Node, the script, its flags); the place adds whatever enters it. */
 export function agentArgv(opts: StartAgentOptions): string[] {
   const argv = [
     opts.nodePath ?? process.execPath,
@@ -70,7 +73,7 @@ export function agentArgv(opts: StartAgentOptions): string[] {
     opts.ports.join(','),
   ];
   if (opts.cgroup !== undefined) argv.push('--cgroup', opts.cgroup);
-  return inNetns(opts.netns, argv);
+  return argv;
 }
 
 /** The last `bytes` of a file, or a note that it can't be read. */
@@ -93,7 +96,7 @@ export async function logTail(path: string, bytes = 2000): Promise<string> {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Starts an agent in a namespace and waits until it answers on its socket. */
+/** Starts an agent in its place and waits until it answers on its socket. */
 export async function startAgent(opts: StartAgentOptions): Promise<AgentHandle> {
   if (Buffer.byteLength(opts.socketPath) > MAX_SOCKET_PATH) {
     throw new Error(
@@ -103,7 +106,7 @@ export async function startAgent(opts: StartAgentOptions): Promise<AgentHandle> 
   // A socket left by an earlier agent would answer (or refuse) in the new one's place.
   await rm(opts.socketPath, { force: true });
   const cache = opts.compileCacheDir ?? DEFAULT_COMPILE_CACHE_DIR;
-  const proc = start(agentArgv(opts), {
+  const proc = opts.place.spawn(agentArgv(opts), {
     detached: true,
     logFile: opts.logFile,
     ...(cache === false ? {} : { env: { NODE_COMPILE_CACHE: cache } }),
@@ -126,20 +129,21 @@ export async function startAgent(opts: StartAgentOptions): Promise<AgentHandle> 
     if (exited !== undefined) {
       await client.close();
       throw new Error(
-        `agent ${opts.name} in ${opts.netns} ${exited} before it was ready; log ${opts.logFile}:\n${await logTail(opts.logFile)}`,
+        `agent ${opts.name} in ${opts.place.where} ${exited} before it was ready; log ${opts.logFile}:\n${await logTail(opts.logFile)}`,
       );
     }
     if (performance.now() > deadline) {
       await client.close();
       await proc.stop('SIGKILL', 500).catch(() => undefined);
       throw new Error(
-        `agent ${opts.name} in ${opts.netns} not ready within ${timeoutMs} ms (${last}); log ${opts.logFile}:\n${await logTail(opts.logFile)}`,
+        `agent ${opts.name} in ${opts.place.where} not ready within ${timeoutMs} ms (${last}); log ${opts.logFile}:\n${await logTail(opts.logFile)}`,
       );
     }
     if (await exists(opts.socketPath)) {
       try {
         const ready = await client.ready(1000);
-        // nsenter execs the agent, so the pid we started is the pid that answers.
+        // A place hands back the program's own pid (whatever enters the place execs it), so an
+        // answer from any other pid comes from an older agent still holding the socket.
         if (ready.pid === proc.pid)
           return {
             name: opts.name,
@@ -159,25 +163,6 @@ export async function startAgent(opts: StartAgentOptions): Promise<AgentHandle> 
   }
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM means it exists but isn't ours to signal.
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-async function gone(agent: { pid: number }, withinMs: number): Promise<boolean> {
-  const deadline = performance.now() + withinMs;
-  while (performance.now() < deadline) {
-    if (!alive(agent.pid)) return true;
-    await sleep(10);
-  }
-  return !alive(agent.pid);
-}
-
 /**
  * Stops an agent: asks it to shut down, then SIGTERM, then SIGKILL, each bounded; removes its
  * socket and closes the client. Never throws for an agent that is already gone.
@@ -187,18 +172,10 @@ export async function stopAgent(
   graceMs = 2000,
 ): Promise<void> {
   try {
-    if (alive(agent.pid)) {
+    if (processAlive(agent.pid)) {
       await agent.client.shutdown().catch(() => undefined);
-      if (!(await gone(agent, graceMs))) {
-        process.kill(agent.pid, 'SIGTERM');
-        if (!(await gone(agent, graceMs))) {
-          process.kill(agent.pid, 'SIGKILL');
-          await gone(agent, graceMs);
-        }
-      }
+      if (!(await waitGone(agent.pid, graceMs))) await stopProcesses([agent.pid], graceMs);
     }
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
   } finally {
     await agent.client.close().catch(() => undefined);
     await rm(agent.socketPath, { force: true });

@@ -2,7 +2,7 @@
  * Expectations about traffic, each proved with what the echo server or the probe saw, recorded
  * as evidence, and failing with what was expected, what was seen and where to look.
  */
-import type { NetnsCluster } from '../../src/cluster/netns/cluster.ts';
+import type { Cluster } from '../../src/cluster/types.ts';
 import {
   ConformanceFailure,
   type EvidenceTarget,
@@ -27,7 +27,7 @@ function target(req: ProbeRequest): string {
 /** Probes and requires an answer; returns the reply body. */
 export async function expectAnswer(
   ctx: EvidenceTarget,
-  c: NetnsCluster,
+  c: Cluster,
   from: string,
   req: ProbeRequest,
   where: string,
@@ -47,7 +47,7 @@ export async function expectAnswer(
 /** Probes and requires a failure of one of the given kinds (and, for refusals, a fast one). */
 export async function expectNoAnswer(
   ctx: EvidenceTarget,
-  c: NetnsCluster,
+  c: Cluster,
   from: string,
   req: ProbeRequest,
   allowed: readonly ProbeErrorKind[],

@@ -4,28 +4,28 @@
  * run id down; a suite never knows which provider built it.
  */
 import { fileURLToPath } from 'node:url';
-import { NetnsCluster } from '../../src/cluster/netns/cluster.ts';
-import type { NodeInfo } from '../../src/cluster/types.ts';
+import { attachCluster } from '../../src/cluster/providers.ts';
+import type { Cluster, NodeInfo } from '../../src/cluster/types.ts';
 import type { ServiceState } from '../../src/k8s/model.ts';
 import type { PassMode } from '../../src/report/model.ts';
 
 /** The environment variable carrying the run id from `dpconform run` to the suites. */
 export const RUN_ENV = 'DPCONFORM_RUN_ID';
 
-let attached: Promise<NetnsCluster> | undefined;
+let attached: Promise<Cluster> | undefined;
 
 /** The run's cluster (attached once per suite file). */
-export function suiteCluster(): Promise<NetnsCluster> {
+export function suiteCluster(): Promise<Cluster> {
   const runId = process.env[RUN_ENV];
   if (!runId) {
     throw new Error(`${RUN_ENV} is not set: suites run under \`dpconform run\``);
   }
-  attached ??= NetnsCluster.attach(runId);
+  attached ??= attachCluster(runId);
   return attached;
 }
 
 /** The mode this pass runs in, as the cluster reports it. */
-export function passMode(c: NetnsCluster): PassMode {
+export function passMode(c: Cluster): PassMode {
   return { dataplane: c.dataplaneMode(), serviceMode: c.settings().settings.bpfExternalServiceMode };
 }
 
@@ -35,7 +35,7 @@ export function fixture(path: string): string {
 }
 
 /** A Service of the model by name (namespace `default` unless given). */
-export function service(c: NetnsCluster, name: string, namespace = 'default'): ServiceState {
+export function service(c: Cluster, name: string, namespace = 'default'): ServiceState {
   const s = c.model().services.find((x) => x.name === name && x.namespace === namespace);
   if (!s) throw new Error(`service ${namespace}/${name} is not in the model (was its fixture applied?)`);
   return s;
@@ -50,7 +50,7 @@ export function nodePortOf(s: ServiceState, portName?: string): number {
 }
 
 /** Names of the pods backing a Service (ready endpoints), with the node each is on. */
-export function backendsOf(c: NetnsCluster, s: ServiceState): { pod: string; node: string; ip: string }[] {
+export function backendsOf(c: Cluster, s: ServiceState): { pod: string; node: string; ip: string }[] {
   const eps = c.model().endpoints.find((e) => e.namespace === s.namespace && e.serviceName === s.name);
   const seen = new Map<string, { pod: string; node: string; ip: string }>();
   for (const p of eps?.ports ?? []) {
@@ -61,10 +61,7 @@ export function backendsOf(c: NetnsCluster, s: ServiceState): { pod: string; nod
 }
 
 /** Nodes with and without a backend of the Service. */
-export function splitNodes(
-  c: NetnsCluster,
-  s: ServiceState,
-): { withBackend: NodeInfo[]; without: NodeInfo[] } {
+export function splitNodes(c: Cluster, s: ServiceState): { withBackend: NodeInfo[]; without: NodeInfo[] } {
   const on = new Set(backendsOf(c, s).map((b) => b.node));
   const nodes = c.topology().nodes;
   return { withBackend: nodes.filter((n) => on.has(n.name)), without: nodes.filter((n) => !on.has(n.name)) };

@@ -3,11 +3,7 @@
  * the eBPF dataplane's counters map per (interface, hook) and its Prometheus metric, and the
  * iptables dataplane's per-pod drop rules.
  */
-import type { NetnsCluster } from '../../src/cluster/netns/cluster.ts';
-import type { PodInfo } from '../../src/cluster/types.ts';
-import { readPolicyDrops } from '../../src/dataplane/iptables/policy-counters.ts';
-import { METRIC, REASON_POLICY } from '../../src/metrics/names.ts';
-import { scrapeNode } from '../../src/metrics/scrape.ts';
+import { type Cluster, METRIC, type PodInfo, REASON_POLICY } from '../../src/cluster/types.ts';
 import type { Direction } from '../../src/policy/types.ts';
 
 /** Policy drops per place (`node iface hook` or `node pod direction`), summed. */
@@ -22,14 +18,14 @@ export function hookFor(direction: Direction): 'ingress' | 'egress' {
 }
 
 /** The key a pod's drops are filed under in {@link readDrops}, in either mode. */
-export function dropKey(c: NetnsCluster, pod: PodInfo, direction: Direction): string {
+export function dropKey(c: Cluster, pod: PodInfo, direction: Direction): string {
   return c.bpf()
     ? `${pod.nodeName} ${pod.hostIface} ${hookFor(direction)}`
     : `${pod.nodeName} ${pod.namespace}/${pod.name} ${direction}`;
 }
 
 /** Every node's policy drops: eBPF by interface and hook, iptables by pod and direction. */
-export async function readDrops(c: NetnsCluster): Promise<DropCounts> {
+export async function readDrops(c: Cluster): Promise<DropCounts> {
   const out: DropCounts = new Map();
   const add = (key: string, n: number): void => {
     out.set(key, (out.get(key) ?? 0) + n);
@@ -43,7 +39,7 @@ export async function readDrops(c: NetnsCluster): Promise<DropCounts> {
         }
         return;
       }
-      for (const r of await readPolicyDrops(node.netns))
+      for (const r of await c.iptablesPolicyDrops(node.name))
         add(`${node.name} ${r.pod} ${r.direction}`, r.packets);
     }),
   );
@@ -68,12 +64,12 @@ export function describeDeltas(d: DropCounts): string {
 
 /** `calico_bpf_dataplane_policy_drops` of one node's interface and hook, as its endpoint serves it. */
 export async function scrapePolicyDrops(
-  c: NetnsCluster,
+  c: Cluster,
   nodeName: string,
   iface: string,
   hook: 'ingress' | 'egress',
 ): Promise<number> {
-  const scrape = await scrapeNode(c, nodeName);
+  const scrape = await c.metrics(nodeName);
   const name = METRIC.policyDrops.name;
   return scrape.samples
     .filter(

@@ -3,7 +3,7 @@
  * pod on every port at once, the cells that differ from the expectation get a second, patient
  * look, and a mismatch fails with the whole truth table.
  */
-import type { NetnsCluster } from '../../src/cluster/netns/cluster.ts';
+import type { Cluster } from '../../src/cluster/types.ts';
 import { ConformanceFailure, type EvidenceTarget, recordEvidence } from '../../src/report/evidence.ts';
 import type { ProbeRequest, ProbeResult } from '../../src/workload/types.ts';
 import {
@@ -30,7 +30,7 @@ export const RECHECK_PROBE_MS = 2000;
 export const MATRIX_CONCURRENCY = 16;
 
 /** The matrix pods as the cluster has them (after the matrix objects were applied). */
-export function matrixPods(c: NetnsCluster): MatrixPod[] {
+export function matrixPods(c: Cluster): MatrixPod[] {
   const pods = c.topology().pods;
   return MATRIX_NAMESPACES.flatMap((ns) =>
     MATRIX_PODS.map((p) => {
@@ -72,7 +72,7 @@ interface Cell {
 
 /** Probes the given cells, every source in parallel; returns the outcome of each cell. */
 async function probeCells(
-  c: NetnsCluster,
+  c: Cluster,
   cells: readonly Cell[],
   timeoutMs: number,
 ): Promise<(Cell & { outcome: Outcome })[]> {
@@ -93,7 +93,7 @@ async function probeCells(
 
 /** Probes the whole matrix once. */
 export async function probeMatrix(
-  c: NetnsCluster,
+  c: Cluster,
   pods: readonly MatrixPod[],
   ports: readonly MatrixPort[],
   timeoutMs = MATRIX_PROBE_MS,
@@ -117,7 +117,7 @@ export async function probeMatrix(
  */
 export async function expectReachability(
   ctx: EvidenceTarget,
-  c: NetnsCluster,
+  c: Cluster,
   what: string,
   ports: readonly MatrixPort[],
   rule: ReachRule,

@@ -2,10 +2,9 @@
  * `dpconform bpf ...`: what the eBPF dataplane holds on each node (counters, NAT, conntrack,
  * map fill), read from the pinned maps of a running cluster.
  */
-import { NetnsCluster } from '../../cluster/netns/cluster.ts';
-import { resolveRun } from '../../cluster/netns/state.ts';
-import type { NodeInfo } from '../../cluster/types.ts';
-import type { BpfDataplane } from '../../dataplane/bpf/index.ts';
+import type { BpfDataplane, Cluster, NodeInfo } from '../../cluster/types.ts';
+import { attachFromArgs } from '../attach.ts';
+import { CliError, type Command, EXIT, type Parsed, strOption } from '../command.ts';
 import {
   counterLines,
   ctLines,
@@ -18,9 +17,7 @@ import {
   renderMaps,
   renderNat,
   toJson,
-} from '../../metrics/render.ts';
-import { CliError, type Command, EXIT, type Parsed, strOption } from '../command.ts';
-import { requireClusterHost } from '../host.ts';
+} from '../inspect.ts';
 
 /** The inspections `bpf` offers, each with the verbs it takes (the first is the default). */
 export const BPF_VIEWS: Readonly<Record<string, readonly string[]>> = {
@@ -52,14 +49,9 @@ export function parseBpfRequest(positionals: readonly string[]): BpfRequest {
   return { view: view as BpfRequest['view'], verb: v };
 }
 
-function log(line: string): void {
-  process.stderr.write(`${line}\n`);
-}
-
 /** Attaches to the run and returns its eBPF dataplane, or a one-line usage error in iptables mode. */
-async function attachBpf(args: Parsed): Promise<{ cluster: NetnsCluster; dp: BpfDataplane }> {
-  await requireClusterHost();
-  const cluster = await NetnsCluster.attach(await resolveRun(strOption(args, 'run')), log);
+async function attachBpf(args: Parsed): Promise<{ cluster: Cluster; dp: BpfDataplane }> {
+  const cluster = await attachFromArgs(args);
   const dp = cluster.bpf();
   if (!dp)
     throw new CliError(

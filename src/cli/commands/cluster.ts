@@ -1,19 +1,20 @@
 /**
- * Commands that manage an embedded netns cluster: up, down, status, apply, delete, exec, probe.
+ * Commands that manage a cluster: up, down, status, apply, delete, exec, probe.
  */
-import { NetnsCluster } from '../../cluster/netns/cluster.ts';
-import { reap } from '../../cluster/netns/reaper.ts';
-import { resolveRun } from '../../cluster/netns/state.ts';
-import type { DataplaneMode } from '../../dataplane/types.ts';
-import { run } from '../../sys/exec.ts';
+import {
+  attachCluster,
+  ProviderUnavailableError,
+  parseProvider,
+  reapRuns,
+  resolveRun,
+  startCluster,
+} from '../../cluster/providers.ts';
+import type { DataplaneMode } from '../../k8s/felix-settings.ts';
 import type { ProbeRequest } from '../../workload/types.ts';
+import { attachFromArgs, logLine as log } from '../attach.ts';
 import { CliError, type Command, EXIT, intOption, type Parsed, strOption } from '../command.ts';
 import { formatServices, formatTopology } from '../format.ts';
 import { requireClusterHost } from '../host.ts';
-
-function log(line: string): void {
-  process.stderr.write(`${line}\n`);
-}
 
 function dataplaneOption(args: Parsed): DataplaneMode | undefined {
   const v = strOption(args, 'dataplane');
@@ -23,17 +24,22 @@ function dataplaneOption(args: Parsed): DataplaneMode | undefined {
   return v;
 }
 
-async function attach(args: Parsed): Promise<NetnsCluster> {
-  await requireClusterHost();
-  return NetnsCluster.attach(await resolveRun(strOption(args, 'run')), log);
+/** `--provider` as given, checked before anything is built. */
+export function providerOption(args: Parsed) {
+  try {
+    return parseProvider(strOption(args, 'provider'));
+  } catch (err) {
+    throw new CliError(errText(err), EXIT.usage);
+  }
 }
 
 /** `dpconform up`. */
 export const up: Command = {
   name: 'up',
-  summary: 'Bring up an embedded netns cluster (fabric, nodes, external clients) and leave it running.',
-  usage: '[--nodes N] [--clients N] [--dataplane bpf|iptables] [-f FILE|DIR]... [--json]',
+  summary: 'Bring up a cluster (node network, nodes, external clients) and leave it running.',
+  usage: '[--provider netns] [--nodes N] [--clients N] [--dataplane bpf|iptables] [-f FILE|DIR]... [--json]',
   options: {
+    provider: { type: 'string', arg: 'NAME', help: 'who builds the cluster: netns (default) or kind' },
     nodes: { type: 'string', arg: 'N', help: 'number of nodes (1-200)', default: '3' },
     clients: { type: 'string', arg: 'N', help: 'number of external clients', default: '1' },
     dataplane: {
@@ -51,14 +57,16 @@ export const up: Command = {
     json: { type: 'boolean', help: 'print the topology as JSON' },
   },
   async run(args) {
+    const provider = providerOption(args);
     await requireClusterHost();
-    const cluster = await NetnsCluster.start({
+    const cluster = await startCluster(provider, {
       nodes: intOption(args, 'nodes', 3),
       clients: intOption(args, 'clients', 1),
       dataplane: dataplaneOption(args),
       log,
       persistent: true,
     }).catch((err: unknown) => {
+      if (err instanceof ProviderUnavailableError) throw new CliError(err.message, EXIT.cannotStart);
       throw new CliError(`up failed (nothing was left behind): ${errText(err)}`, EXIT.cannotStart);
     });
     for (const f of (args.values.filename as string[] | undefined) ?? []) await cluster.apply(f);
@@ -82,23 +90,22 @@ export const down: Command = {
   async run(args) {
     await requireClusterHost();
     if (args.values.all) {
-      const r = await reap();
-      const total = r.netns.length + r.pins.length + r.cgroups.length + r.stateDirs.length;
+      const r = await reapRuns();
       process.stdout.write(
-        total === 0
+        r.removed.length === 0
           ? 'nothing to remove\n'
-          : `removed ${r.netns.length} namespace(s), ${r.pins.length} bpffs dir(s), ${r.cgroups.length} cgroup(s), ${r.stateDirs.length} state dir(s)\n`,
+          : `removed ${r.removed.join(', ')} (runs ${r.runs.join(', ')})\n`,
       );
       return EXIT.ok;
     }
     const runId = await resolveRun(strOption(args, 'run'));
     try {
-      const cluster = await NetnsCluster.attach(runId, log);
+      const cluster = await attachCluster(runId, log);
       await cluster.down();
     } catch (err) {
       // A state file that cannot be read must not keep the run's namespaces alive.
       log(`could not attach to run ${runId} (${errText(err)}); removing by name`);
-      await reap(runId);
+      await reapRuns(runId);
     }
     process.stdout.write(`run ${runId} removed\n`);
     return EXIT.ok;
@@ -112,7 +119,7 @@ export const status: Command = {
   usage: '[--run ID] [--json]',
   options: { json: { type: 'boolean', help: 'print as JSON' } },
   async run(args) {
-    const cluster = await attach(args);
+    const cluster = await attachFromArgs(args);
     const { settings, warnings } = cluster.settings();
     if (args.values.json) {
       const out = {
@@ -159,7 +166,7 @@ function manifestCommand(verb: 'apply' | 'delete', summary: string): Command {
     },
     async run(args) {
       const files = fileArgs(args, verb);
-      const cluster = await attach(args);
+      const cluster = await attachFromArgs(args);
       for (const f of files) await (verb === 'apply' ? cluster.apply(f) : cluster.delete(f));
       process.stdout.write(`${formatServices(cluster.model())}\n`);
       for (const e of cluster.syncErrors()) process.stdout.write(`error: ${e}\n`);
@@ -188,8 +195,8 @@ export const exec: Command = {
     const [place] = args.positionals;
     if (!place || args.rest.length === 0)
       throw new CliError('exec: usage: dpconform exec <node|pod|client> -- CMD...', EXIT.usage);
-    const cluster = await attach(args);
-    const r = await run(args.rest, { netns: cluster.netnsOf(place), reject: false, timeoutMs: 10 * 60_000 });
+    const cluster = await attachFromArgs(args);
+    const r = await cluster.exec(place, args.rest, { reject: false, timeoutMs: 10 * 60_000 });
     process.stdout.write(r.stdout);
     process.stderr.write(r.stderr);
     return r.exitCode;
@@ -235,7 +242,7 @@ export const probe: Command = {
     req.timeoutMs = intOption(args, 'timeout', 2000);
     const payload = strOption(args, 'payload');
     if (payload !== undefined) req.payload = payload;
-    const cluster = await attach(args);
+    const cluster = await attachFromArgs(args);
     const r = await cluster.probe(from, req);
     if (args.values.json) {
       process.stdout.write(`${JSON.stringify(r, null, 2)}\n`);

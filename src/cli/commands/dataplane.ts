@@ -2,11 +2,9 @@
  * `dpconform dataplane switch --to iptables|bpf`: moves a running cluster to the other
  * dataplane, as `calicoctl patch felixconfiguration default ... bpfEnabled` does.
  */
-import { NetnsCluster } from '../../cluster/netns/cluster.ts';
-import { resolveRun } from '../../cluster/netns/state.ts';
-import type { DataplaneMode } from '../../dataplane/types.ts';
+import type { DataplaneMode } from '../../k8s/felix-settings.ts';
+import { attachFromArgs } from '../attach.ts';
 import { CliError, type Command, EXIT, strOption } from '../command.ts';
-import { requireClusterHost } from '../host.ts';
 
 /** A checked `dataplane` command line. */
 export interface DataplaneRequest {
@@ -47,9 +45,7 @@ export const dataplane: Command = {
   },
   async run(args) {
     const req = parseDataplaneRequest(args.positionals, strOption(args, 'to'));
-    await requireClusterHost();
-    const log = (line: string) => process.stderr.write(`${line}\n`);
-    const cluster = await NetnsCluster.attach(await resolveRun(strOption(args, 'run')), log);
+    const cluster = await attachFromArgs(args);
     const from = cluster.dataplaneMode();
     if (from === req.to) {
       process.stdout.write(`run ${cluster.runId} already runs the ${req.to} dataplane\n`);

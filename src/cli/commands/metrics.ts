@@ -2,11 +2,8 @@
  * `dpconform metrics`: a node's Prometheus metrics, scraped from inside the cluster the way
  * Prometheus would (through the node's probe agent, at the node's IP, port 9091).
  */
-import { NetnsCluster } from '../../cluster/netns/cluster.ts';
-import { resolveRun } from '../../cluster/netns/state.ts';
-import { scrapeNode } from '../../metrics/scrape.ts';
+import { attachFromArgs } from '../attach.ts';
 import { CliError, type Command, EXIT, strOption } from '../command.ts';
-import { requireClusterHost } from '../host.ts';
 import { selectNodes } from './bpf.ts';
 
 /** `dpconform metrics`. */
@@ -18,10 +15,7 @@ export const metrics: Command = {
     node: { type: 'string', arg: 'N', help: 'the node to scrape (default: the first node)' },
   },
   async run(args) {
-    await requireClusterHost();
-    const cluster = await NetnsCluster.attach(await resolveRun(strOption(args, 'run')), (l) =>
-      process.stderr.write(`${l}\n`),
-    );
+    const cluster = await attachFromArgs(args);
     if (cluster.dataplaneMode() !== 'bpf')
       throw new CliError(
         `run ${cluster.runId} runs the ${cluster.dataplaneMode()} dataplane: the eBPF metrics are not served`,
@@ -31,7 +25,7 @@ export const metrics: Command = {
     const [node] = selectNodes(nodes, strOption(args, 'node') ?? nodes[0]?.name);
     if (!node) throw new CliError('the cluster has no nodes', EXIT.failed);
     try {
-      const s = await scrapeNode(cluster, node.name);
+      const s = await cluster.metrics(node.name);
       process.stdout.write(s.text);
     } catch (err) {
       throw new CliError(err instanceof Error ? err.message : String(err), EXIT.failed);

@@ -2,14 +2,16 @@
  * `dpconform run` (the main job) and `dpconform build`.
  */
 import { relative } from 'node:path';
+import { ProviderUnavailableError } from '../../cluster/providers.ts';
 import { buildBpf, mapSizesFrom } from '../../dataplane/bpf/build.ts';
-import { DEFAULT_FELIX_SETTINGS } from '../../dataplane/types.ts';
+import { DEFAULT_FELIX_SETTINGS } from '../../k8s/felix-settings.ts';
 import { allRequirements, countVerdicts, exitCodeFor } from '../../report/model.ts';
 import { REPO_ROOT, runConformance } from '../../run/conformance.ts';
 import { planPasses } from '../../run/passes.ts';
 import { availableAreas, selectAreas } from '../../run/suites.ts';
 import { preflight } from '../../sys/preflight.ts';
 import { CliError, type Command, EXIT, intOption, strOption } from '../command.ts';
+import { providerOption } from './cluster.ts';
 
 function log(line: string): void {
   process.stderr.write(`${line}\n`);
@@ -21,8 +23,9 @@ export const runCommand: Command = {
   summary:
     'The main job: build the dataplane, bring up a cluster, run the conformance suites, write the report.',
   usage:
-    '[--suite a,b] [--dataplane bpf|iptables|both] [--service-mode Tunnel|DSR|both] [--nodes N] [--keep] [--report-dir DIR]',
+    '[--provider netns] [--suite a,b] [--dataplane bpf|iptables|both] [--service-mode Tunnel|DSR|both] [--nodes N] [--keep] [--report-dir DIR]',
   options: {
+    provider: { type: 'string', arg: 'NAME', help: 'who builds the cluster: netns (default) or kind' },
     suite: {
       type: 'string',
       arg: 'LIST',
@@ -59,7 +62,8 @@ export const runCommand: Command = {
       throw new CliError(err instanceof Error ? err.message : String(err), EXIT.usage);
     }
     const nodes = intOption(args, 'nodes', 3);
-    const problems = await preflight();
+    const provider = providerOption(args);
+    const problems = await preflight({ provider });
     if (problems.length > 0) {
       throw new CliError(
         `${problems[0]}${problems.length > 1 ? ` (and ${problems.length - 1} more problem(s))` : ''}`,
@@ -71,12 +75,14 @@ export const runCommand: Command = {
       areas,
       passes,
       nodes,
+      provider,
       reportsRoot: strOption(args, 'report-dir') ?? 'reports',
       keep: args.values.keep === true,
       manifests: (args.values.filename as string[] | undefined) ?? [],
       argv: process.argv.slice(2),
       log,
     }).catch((err: unknown) => {
+      if (err instanceof ProviderUnavailableError) throw new CliError(err.message, EXIT.cannotStart);
       throw new CliError(
         `the run could not start: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`,
         EXIT.cannotStart,

@@ -2,8 +2,6 @@
  * The netns provider's names and addresses: kind's address plan (nodes on 172.18.0.0/16, pods
  * from 10.244.<node>.0/24, services from 10.96.0.0/12) and one name prefix per run.
  */
-import { randomBytes } from 'node:crypto';
-
 /** Every namespace, pin and cgroup of any run starts with this. */
 export const NAME_PREFIX = 'dpc';
 
@@ -18,16 +16,6 @@ export const MAX_NODES = 200;
 
 /** Most external clients one run may have. */
 export const MAX_CLIENTS = 50;
-
-/** Makes a fresh run id: 6 hex digits, short enough to keep interface and netns names readable. */
-export function newRunId(): string {
-  return randomBytes(3).toString('hex');
-}
-
-/** True when the text is a run id this tool would make. */
-export function isRunId(text: string): boolean {
-  return /^[0-9a-f]{6}$/.test(text);
-}
 
 /** The prefix of every namespace of one run: `dpc-<runId>-`. */
 export function runPrefix(runId: string): string {
@@ -95,19 +83,20 @@ export function fabricClientPort(index: number): string {
 /** The bridge in the fabric namespace. */
 export const FABRIC_BRIDGE = 'br0';
 
-/** Directory for the run's state, agent sockets and logs. */
-export function runStateDir(runId: string, root = '/run/dpconform'): string {
-  return `${root}/${runId}`;
-}
+/** Where this provider pins every run's programs and maps (one directory per run). */
+export const BPFFS_ROOT = '/sys/fs/bpf';
 
-/** The run's bpffs directory. */
+/** The cgroup v2 hierarchy the nodes' cgroups are made in. */
+export const CGROUP_ROOT = '/sys/fs/cgroup/unified';
+
+/** The run's bpffs directory (one child per node). */
 export function runBpffsDir(runId: string): string {
-  return `/sys/fs/bpf/${NAME_PREFIX}-${runId}`;
+  return `${BPFFS_ROOT}/${NAME_PREFIX}-${runId}`;
 }
 
 /** The run's cgroup v2 directory (one child per node). */
 export function runCgroupDir(runId: string): string {
-  return `/sys/fs/cgroup/unified/${NAME_PREFIX}-${runId}`;
+  return `${CGROUP_ROOT}/${NAME_PREFIX}-${runId}`;
 }
 
 /** Extracts the run id from one of our namespace names, or undefined. */

@@ -1,11 +1,11 @@
 /**
  * Builds and removes the fixed part of a netns cluster: the fabric bridge, the nodes, the
- * external clients and the nodes' cgroups.
+ * external clients and the nodes' cgroups; and wires pods into their nodes.
  */
-import { mkdir, readdir, rm, rmdir } from 'node:fs/promises';
+import { mkdir, readdir, rmdir } from 'node:fs/promises';
 import type { Step } from '../steps.ts';
 import type { PodInfo, Topology } from '../types.ts';
-import { runCgroupDir } from './address-plan.ts';
+import { clientNetns, fabricNetns, nodeNetns, podNetns, runCgroupDir } from './address-plan.ts';
 import { createNetns, deleteNetns, ipBatch, sysctl } from './ip.ts';
 import {
   CLIENT_SYSCTLS,
@@ -23,7 +23,7 @@ import {
 /** The ordered bring-up of fabric, nodes, clients and node cgroups. */
 export function infraSteps(t: Topology): Step[] {
   const all = infraNetns(t);
-  const fabric = t.fabricNetns!;
+  const fabric = fabricNetns(t.runId);
   return [
     {
       name: 'create network namespaces',
@@ -35,8 +35,8 @@ export function infraSteps(t: Topology): Step[] {
       run: async () => {
         await Promise.all([
           sysctl(fabric, QUIET_SYSCTLS),
-          ...t.nodes.map((n) => sysctl(n.netns, NODE_SYSCTLS)),
-          ...t.clients.map((c) => sysctl(c.netns, CLIENT_SYSCTLS)),
+          ...t.nodes.map((n) => sysctl(nodeNetns(t.runId, n.name), NODE_SYSCTLS)),
+          ...t.clients.map((c) => sysctl(clientNetns(t.runId, c.name), CLIENT_SYSCTLS)),
         ]);
       },
     },
@@ -44,13 +44,13 @@ export function infraSteps(t: Topology): Step[] {
     {
       name: 'address the nodes and route between them',
       run: async () => {
-        await Promise.all(t.nodes.map((n) => ipBatch(n.netns, nodeLines(t, n))));
+        await Promise.all(t.nodes.map((n) => ipBatch(nodeNetns(t.runId, n.name), nodeLines(t, n))));
       },
     },
     {
       name: 'address the external clients',
       run: async () => {
-        await Promise.all(t.clients.map((c) => ipBatch(c.netns, clientLines(c))));
+        await Promise.all(t.clients.map((c) => ipBatch(clientNetns(t.runId, c.name), clientLines(c))));
       },
     },
     {
@@ -83,33 +83,27 @@ export async function removeCgroups(runId: string): Promise<void> {
 /** Wires pods into their nodes: namespaces, veths, routes, proxy ARP. Undone by {@link removePods}. */
 export async function createPods(t: Topology, pods: readonly PodInfo[]): Promise<void> {
   if (pods.length === 0) return;
-  await createNetns(pods.map((p) => p.netns));
-  await Promise.all(pods.map((p) => sysctl(p.netns, QUIET_SYSCTLS)));
+  const netnsOf = (p: PodInfo) => podNetns(t.runId, p.hostIface);
+  await createNetns(pods.map(netnsOf));
+  await Promise.all(pods.map((p) => sysctl(netnsOf(p), QUIET_SYSCTLS)));
   const byNode = new Map<string, PodInfo[]>();
   for (const p of pods) byNode.set(p.nodeName, [...(byNode.get(p.nodeName) ?? []), p]);
   await Promise.all(
     [...byNode].map(async ([nodeName, nodePods]) => {
       const node = t.nodes.find((n) => n.name === nodeName);
       if (!node) throw new Error(`pod scheduled to unknown node ${nodeName}`);
-      await ipBatch(node.netns, nodePods.flatMap(podNodeLines));
-      await sysctl(node.netns, Object.assign({}, ...nodePods.map(podNodeSysctls)));
+      const netns = nodeNetns(t.runId, node.name);
+      await ipBatch(
+        netns,
+        nodePods.flatMap((p) => podNodeLines(t.runId, p)),
+      );
+      await sysctl(netns, Object.assign({}, ...nodePods.map(podNodeSysctls)));
     }),
   );
-  await Promise.all(pods.map((p) => ipBatch(p.netns, podLines(p))));
+  await Promise.all(pods.map((p) => ipBatch(netnsOf(p), podLines(p))));
 }
 
 /** Removes pods: their namespaces (and with them the veths and the node's /32 routes). */
-export async function removePods(pods: readonly PodInfo[]): Promise<void> {
-  await deleteNetns(pods.map((p) => p.netns));
-}
-
-/** Removes every namespace of the topology (pods included) and the node cgroups. */
-export async function removeInfra(t: Topology): Promise<void> {
-  await deleteNetns([...t.pods.map((p) => p.netns), ...infraNetns(t)]);
-  await removeCgroups(t.runId);
-}
-
-/** Removes a directory tree if present. */
-export async function removeDir(path: string): Promise<void> {
-  await rm(path, { recursive: true, force: true });
+export async function removePods(runId: string, pods: readonly PodInfo[]): Promise<void> {
+  await deleteNetns(pods.map((p) => podNetns(runId, p.hostIface)));
 }

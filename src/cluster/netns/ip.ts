@@ -4,6 +4,15 @@
  */
 import { readdir } from 'node:fs/promises';
 import { run } from '../../sys/exec.ts';
+import { stopProcesses } from '../../sys/process.ts';
+
+/**
+ * Prefixes an argv so that it runs in a named network namespace. nsenter switches only the
+ * network namespace; `ip netns exec` would also remount /sys, which hides bpffs pins.
+ */
+export function enterNetns(netns: string, argv: readonly string[]): string[] {
+  return ['nsenter', `--net=/run/netns/${netns}`, '--', ...argv];
+}
 
 /** Runs many `ip` commands in one process, inside `netns` (or the root namespace when undefined). */
 export async function ipBatch(netns: string | undefined, lines: readonly string[]): Promise<void> {
@@ -45,40 +54,12 @@ export async function deleteNetns(names: readonly string[]): Promise<void> {
   const present = names.filter((n) => existing.has(n));
   if (present.length === 0) return;
   const pids = (await Promise.all(present.map(netnsPids))).flat();
-  await killAll(pids);
+  await stopProcesses(pids);
   // -force keeps going past a namespace that vanished meanwhile.
   await run(['ip', '-force', '-batch', '-'], {
     input: `${present.map((n) => `netns del ${n}`).join('\n')}\n`,
     reject: false,
   });
-}
-
-/** SIGTERM, a short grace, then SIGKILL for the survivors. */
-export async function killAll(pids: readonly number[]): Promise<void> {
-  const alive = (pid: number): boolean => {
-    try {
-      process.kill(pid, 0);
-      return true;
-    } catch {
-      return false;
-    }
-  };
-  for (const pid of pids) {
-    try {
-      process.kill(pid, 'SIGTERM');
-    } catch {
-      // already gone
-    }
-  }
-  const deadline = Date.now() + 1500;
-  while (pids.some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-  for (const pid of pids.filter(alive)) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
 }
 
 /** Sets sysctls inside a namespace in one process (`/proc/sys/net` follows the caller's netns). */
@@ -88,5 +69,5 @@ export async function sysctl(
 ): Promise<void> {
   const pairs = Object.entries(settings).map(([k, v]) => `${k}=${v}`);
   if (pairs.length === 0) return;
-  await run(['nsenter', `--net=/run/netns/${netns}`, '--', 'sysctl', '-q', '-w', ...pairs]);
+  await run(enterNetns(netns, ['sysctl', '-q', '-w', ...pairs]));
 }

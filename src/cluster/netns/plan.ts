@@ -55,18 +55,18 @@ export function planTopology(req: TopologyRequest): Topology {
       index: i,
       ip: nodeIp(i),
       podCidr: nodePodCidr(i),
-      netns: nodeNetns(req.runId, name),
+      where: `netns ${nodeNetns(req.runId, name)}`,
       iface: 'eth0',
     };
   });
   const clients: ClientInfo[] = Array.from({ length: req.clients }, (_, j) => {
     const name = clientName(j);
-    return { name, ip: clientIp(j), netns: clientNetns(req.runId, name), iface: 'eth0' };
+    return { name, ip: clientIp(j), where: `netns ${clientNetns(req.runId, name)}`, iface: 'eth0' };
   });
   return {
     runId: req.runId,
     provider: 'netns',
-    fabricNetns: fabricNetns(req.runId),
+    network: `netns ${fabricNetns(req.runId)} (bridge ${FABRIC_BRIDGE})`,
     nodes,
     clients,
     pods: [],
@@ -79,9 +79,9 @@ export function planTopology(req: TopologyRequest): Topology {
 /** Every namespace of the topology except pods. */
 export function infraNetns(t: Topology): string[] {
   return [
-    t.fabricNetns ?? fabricNetns(t.runId),
-    ...t.nodes.map((n) => n.netns),
-    ...t.clients.map((c) => c.netns),
+    fabricNetns(t.runId),
+    ...t.nodes.map((n) => nodeNetns(t.runId, n.name)),
+    ...t.clients.map((c) => clientNetns(t.runId, c.name)),
   ];
 }
 
@@ -98,10 +98,10 @@ export function fabricLines(t: Topology): string[] {
     `link set ${port} up`,
   ];
   t.nodes.forEach((n) => {
-    lines.push(...attach(fabricNodePort(n.index), n.netns));
+    lines.push(...attach(fabricNodePort(n.index), nodeNetns(t.runId, n.name)));
   });
   t.clients.forEach((c, j) => {
-    lines.push(...attach(fabricClientPort(j), c.netns));
+    lines.push(...attach(fabricClientPort(j), clientNetns(t.runId, c.name)));
   });
   return lines;
 }
@@ -161,16 +161,16 @@ export function podInfo(runId: string, pod: PodState): PodInfo {
     nodeName: pod.nodeName,
     ip: pod.ip,
     labels: pod.labels,
-    netns: podNetns(runId, pod.hostIface),
+    where: `netns ${podNetns(runId, pod.hostIface)}`,
     iface: 'eth0',
     hostIface: pod.hostIface,
   };
 }
 
 /** Node side of a pod (Calico style): the veth, a /32 route to it. */
-export function podNodeLines(pod: PodInfo): string[] {
+export function podNodeLines(runId: string, pod: PodInfo): string[] {
   return [
-    `link add ${pod.hostIface} type veth peer name eth0 netns ${pod.netns}`,
+    `link add ${pod.hostIface} type veth peer name eth0 netns ${podNetns(runId, pod.hostIface)}`,
     `link set ${pod.hostIface} up`,
     `route add ${pod.ip}/32 dev ${pod.hostIface}`,
   ];

@@ -1,22 +1,15 @@
 /**
- * Removes what earlier runs left behind (a killed process, a power cut): every namespace, pin,
- * cgroup and state directory named with our prefix.
+ * Removes what netns runs left behind (a killed process, a power cut): every namespace, pin and
+ * cgroup named with our prefix, and the processes living in them.
  */
 import { readdir, readFile, rm } from 'node:fs/promises';
-import { NAME_PREFIX } from './address-plan.ts';
+import { stopProcesses } from '../../sys/process.ts';
+import type { ReapReport } from '../provider.ts';
+import { BPFFS_ROOT, CGROUP_ROOT, NAME_PREFIX } from './address-plan.ts';
 import { removeCgroups } from './infra.ts';
-import { deleteNetns, killAll, listNetns } from './ip.ts';
-import { STATE_ROOT } from './state.ts';
+import { deleteNetns, listNetns } from './ip.ts';
 
-/** What a reap removed, for the CLI to print. */
-export interface ReapReport {
-  netns: string[];
-  pins: string[];
-  cgroups: string[];
-  stateDirs: string[];
-}
-
-const OURS = new RegExp(`^${NAME_PREFIX}-`);
+const OURS = /^dpc-([0-9a-f]{6})(?:-|$)/;
 
 async function dirEntries(dir: string): Promise<string[]> {
   try {
@@ -26,7 +19,7 @@ async function dirEntries(dir: string): Promise<string[]> {
   }
 }
 
-/** Pids in a cgroup (they must leave before the cgroup can go). */
+/** Pids in a cgroup and its children (they must leave before the cgroup can go). */
 async function cgroupPids(dir: string): Promise<number[]> {
   const pids: number[] = [];
   for (const child of ['', ...(await dirEntries(dir))]) {
@@ -36,30 +29,41 @@ async function cgroupPids(dir: string): Promise<number[]> {
   return pids;
 }
 
+function plural(n: number, what: string): string {
+  return `${n} ${what}${n === 1 ? '' : 's'}`;
+}
+
 /**
  * Removes leftovers. With `runId`, only that run's; without, every run's (`dpconform down --all`).
  * Only names that start with our prefix are touched.
  */
 export async function reap(runId?: string): Promise<ReapReport> {
   const match = (name: string) => (runId ? name.startsWith(`${NAME_PREFIX}-${runId}`) : OURS.test(name));
+  const runs = new Set<string>();
+  const note = (name: string) => {
+    const id = OURS.exec(name)?.[1];
+    if (id) runs.add(id);
+  };
+
   const netns = (await listNetns()).filter(match);
+  netns.forEach(note);
   await deleteNetns(netns);
 
-  const cgroupRoot = '/sys/fs/cgroup/unified';
-  const cgroups = (await dirEntries(cgroupRoot)).filter(match);
+  const cgroups = (await dirEntries(CGROUP_ROOT)).filter(match);
+  cgroups.forEach(note);
   for (const c of cgroups) {
-    await killAll(await cgroupPids(`${cgroupRoot}/${c}`));
+    await stopProcesses(await cgroupPids(`${CGROUP_ROOT}/${c}`));
     await removeCgroups(c.slice(NAME_PREFIX.length + 1));
   }
 
   // Unpinning drops the last reference to programs and maps whose links went with the namespaces.
-  const pins = (await dirEntries('/sys/fs/bpf')).filter(match);
-  for (const p of pins) await rm(`/sys/fs/bpf/${p}`, { recursive: true, force: true });
+  const pins = (await dirEntries(BPFFS_ROOT)).filter(match);
+  pins.forEach(note);
+  for (const p of pins) await rm(`${BPFFS_ROOT}/${p}`, { recursive: true, force: true });
 
-  const stateDirs = (await dirEntries(STATE_ROOT)).filter((d) =>
-    runId ? d === runId : /^[0-9a-f]{6}$/.test(d),
-  );
-  for (const d of stateDirs) await rm(`${STATE_ROOT}/${d}`, { recursive: true, force: true });
-
-  return { netns, pins, cgroups, stateDirs };
+  const removed: string[] = [];
+  if (netns.length > 0) removed.push(plural(netns.length, 'network namespace'));
+  if (pins.length > 0) removed.push(plural(pins.length, 'bpffs directory'));
+  if (cgroups.length > 0) removed.push(plural(cgroups.length, 'cgroup'));
+  return { removed, runs: [...runs].sort() };
 }

@@ -1,9 +1,9 @@
 /**
- * Attaching the tc programs (clsact, direct action, pinned objects) inside a node's namespace,
- * and the connect-time load balancer to the node's cgroup.
+ * Attaching the tc programs (clsact, direct action, pinned objects) to a node's interfaces, and
+ * the connect-time load balancer to the node's cgroup. Every command runs inside the node, where
+ * its interfaces are and where its pins are visible.
  */
-import { mkdir, rmdir, stat } from 'node:fs/promises';
-import { run, runJson } from '../../sys/exec.ts';
+import type { NodePlace, Place } from '../../node/place.ts';
 import { PROG } from './layout.ts';
 import { type NodePins, progPin } from './maps.ts';
 
@@ -30,22 +30,20 @@ export function tcAttachLines(list: readonly TcAttachment[]): string[] {
 }
 
 /**
- * Attaches programs to interfaces of a namespace in one tc process. If the batch fails (a veth
- * can vanish between listing and attaching), each interface is retried alone; the ones that
- * still fail are returned, so that the caller does not count them as attached.
+ * Attaches programs to interfaces of a place in one tc process. If the batch fails (a veth can
+ * vanish between listing and attaching), each interface is retried alone; the ones that still
+ * fail are returned, so that the caller does not count them as attached.
  */
-export async function attachTc(netns: string, list: readonly TcAttachment[]): Promise<string[]> {
+export async function attachTc(place: Place, list: readonly TcAttachment[]): Promise<string[]> {
   if (list.length === 0) return [];
-  const batch = await run(['tc', '-batch', '-'], {
-    netns,
+  const batch = await place.exec(['tc', '-batch', '-'], {
     input: `${tcAttachLines(list).join('\n')}\n`,
     reject: false,
   });
   if (batch.exitCode === 0) return [];
   const failed: string[] = [];
   for (const a of list) {
-    const one = await run(['tc', '-batch', '-'], {
-      netns,
+    const one = await place.exec(['tc', '-batch', '-'], {
       input: `${tcAttachLines([a]).join('\n')}\n`,
       reject: false,
     });
@@ -55,23 +53,22 @@ export async function attachTc(netns: string, list: readonly TcAttachment[]): Pr
 }
 
 /** Removes the clsact qdisc (and with it our filters) from interfaces that still exist. */
-export async function detachTc(netns: string, ifaces: readonly string[]): Promise<void> {
+export async function detachTc(place: Place, ifaces: readonly string[]): Promise<void> {
   for (const iface of ifaces) {
-    await run(['tc', 'qdisc', 'del', 'dev', iface, 'clsact'], { netns, reject: false });
+    await place.exec(['tc', 'qdisc', 'del', 'dev', iface, 'clsact'], { reject: false });
   }
 }
 
-/** The names of the BPF programs attached to one hook of an interface. */
-export async function tcPrograms(
-  netns: string,
-  iface: string,
-  hook: 'ingress' | 'egress',
-): Promise<string[]> {
-  const rows = await runJson<{ options?: { prog?: { name?: string } } }[]>(
+/** The names of the BPF programs attached to one hook of an interface of a place. */
+export async function tcPrograms(place: Place, iface: string, hook: 'ingress' | 'egress'): Promise<string[]> {
+  const rows = await place.execJson<{ options?: { prog?: { name?: string } } }[]>(
     ['tc', '-j', 'filter', 'show', 'dev', iface, hook],
-    { netns, reject: false },
+    { reject: false },
   );
-  return rows.flatMap((r) => (r.options?.prog?.name ? [r.options.prog.name] : []));
+  // A missing interface prints an error and no JSON: nothing attached there.
+  return (Array.isArray(rows) ? rows : []).flatMap((r) =>
+    r.options?.prog?.name ? [r.options.prog.name] : [],
+  );
 }
 
 /** Data interfaces: names matching the pattern, never our own or the workloads' devices. */
@@ -93,42 +90,29 @@ export const CTLB_HOOKS: readonly [string, string][] = [
   ['getpeername4', PROG.getpeername4],
 ];
 
-/** Creates the cgroup directory if missing; true when this call created it. */
-export async function ensureCgroup(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return false;
-  } catch {
-    await mkdir(path, { recursive: true });
-    return true;
+/**
+ * Attaches the connect-time load balancer to the node's cgroup. The provider made the cgroup;
+ * the dataplane only attaches to it.
+ */
+export async function attachCtlb(node: NodePlace, pins: NodePins): Promise<void> {
+  for (const [hook, prog] of CTLB_HOOKS) {
+    await node.exec(['bpftool', 'cgroup', 'attach', node.cgroupDir, hook, 'pinned', progPin(pins, prog)]);
   }
 }
 
-/** Removes a cgroup directory we created (fails harmlessly while processes are still in it). */
-export async function removeCgroup(path: string): Promise<void> {
-  await rmdir(path).catch(() => undefined);
-}
-
-/** Attaches the connect-time load balancer to a cgroup. */
-export async function attachCtlb(cgroup: string, pins: NodePins): Promise<void> {
+/** Detaches the connect-time load balancer from the node's cgroup (what is not attached is skipped). */
+export async function detachCtlb(node: NodePlace, pins: NodePins): Promise<void> {
   for (const [hook, prog] of CTLB_HOOKS) {
-    await run(['bpftool', 'cgroup', 'attach', cgroup, hook, 'pinned', progPin(pins, prog)]);
-  }
-}
-
-/** Detaches the connect-time load balancer from a cgroup (what is not attached is skipped). */
-export async function detachCtlb(cgroup: string, pins: NodePins): Promise<void> {
-  for (const [hook, prog] of CTLB_HOOKS) {
-    await run(['bpftool', 'cgroup', 'detach', cgroup, hook, 'pinned', progPin(pins, prog)], {
+    await node.exec(['bpftool', 'cgroup', 'detach', node.cgroupDir, hook, 'pinned', progPin(pins, prog)], {
       reject: false,
     });
   }
 }
 
-/** Names of the programs attached to a cgroup (for checks that nothing is left). */
-export async function cgroupPrograms(cgroup: string): Promise<string[]> {
-  const rows = await runJson<{ name?: string }[]>(['bpftool', '-j', 'cgroup', 'show', cgroup], {
+/** Names of the programs attached to a cgroup, as seen from a place (for checks that nothing is left). */
+export async function cgroupPrograms(place: Place, cgroup: string): Promise<string[]> {
+  const rows = await place.execJson<{ name?: string }[]>(['bpftool', '-j', 'cgroup', 'show', cgroup], {
     reject: false,
   });
-  return rows.flatMap((r) => (r.name ? [r.name] : []));
+  return (Array.isArray(rows) ? rows : []).flatMap((r) => (r.name ? [r.name] : []));
 }

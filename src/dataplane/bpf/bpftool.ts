@@ -1,11 +1,13 @@
 /**
  * The bpftool commands the eBPF dataplane uses: load, map read/write (single and batched) and
- * BPF_PROG_TEST_RUN. Maps and programs are always addressed by their pinned path.
+ * BPF_PROG_TEST_RUN. Maps and programs are always addressed by their pinned path, and bpftool
+ * always runs inside the node: that is where the node's bpffs pins are visible.
  */
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CommandError, type RunOptions, run, runJson } from '../../sys/exec.ts';
+import type { Place, PlaceRunOptions } from '../../node/place.ts';
+import { CommandError } from '../../sys/exec.ts';
 import { fromHexWords, toHexWords } from './encoding.ts';
 
 /** One map entry as raw bytes. */
@@ -29,14 +31,18 @@ export type BatchOp =
   | { op: 'update'; pin: string; key: Uint8Array; value: Uint8Array }
   | { op: 'delete'; pin: string; key: Uint8Array };
 
-/** Loads every program of an object, pinning programs in progDir and maps in mapDir. */
+/**
+ * Loads every program of an object in a place, pinning programs in progDir and maps in mapDir.
+ * `object` is a path the place can read.
+ */
 export async function loadAll(
+  place: Place,
   object: string,
   progDir: string,
   mapDir: string,
-  opts: RunOptions = {},
+  opts: PlaceRunOptions = {},
 ): Promise<void> {
-  await run(['bpftool', 'prog', 'loadall', object, progDir, 'pinmaps', mapDir], {
+  await place.exec(['bpftool', 'prog', 'loadall', object, progDir, 'pinmaps', mapDir], {
     timeoutMs: 120_000,
     ...opts,
   });
@@ -47,22 +53,23 @@ interface JsonEntry {
   value: string[];
 }
 
-/** Every entry of a pinned map. */
-export async function dumpMap(pin: string, opts: RunOptions = {}): Promise<MapEntry[]> {
-  const rows = await runJson<JsonEntry[]>(['bpftool', '-j', 'map', 'dump', 'pinned', pin], {
+/** Every entry of a map pinned in a place. */
+export async function dumpMap(place: Place, pin: string, opts: PlaceRunOptions = {}): Promise<MapEntry[]> {
+  const rows = await place.execJson<JsonEntry[]>(['bpftool', '-j', 'map', 'dump', 'pinned', pin], {
     timeoutMs: 120_000,
     ...opts,
   });
   return rows.map((r) => ({ key: fromHexWords(r.key), value: fromHexWords(r.value) }));
 }
 
-/** The value under `key`, or undefined when there is none. */
+/** The value under `key` of a map pinned in a place, or undefined when there is none. */
 export async function lookupMap(
+  place: Place,
   pin: string,
   key: Uint8Array,
-  opts: RunOptions = {},
+  opts: PlaceRunOptions = {},
 ): Promise<Uint8Array | undefined> {
-  const r = await run(
+  const r = await place.exec(
     ['bpftool', '-j', 'map', 'lookup', 'pinned', pin, 'key', 'hex', ...toHexWords(key).split(' ')],
     {
       ...opts,
@@ -85,28 +92,33 @@ export function batchLine(op: BatchOp): string {
   return `map update pinned ${op.pin} ${key} value hex ${toHexWords(op.value)}`;
 }
 
-/** Writes one map entry. */
+/** Writes one entry of a map pinned in a place. */
 export async function updateMap(
+  place: Place,
   pin: string,
   key: Uint8Array,
   value: Uint8Array,
-  opts: RunOptions = {},
+  opts: PlaceRunOptions = {},
 ): Promise<void> {
-  await runBatch([{ op: 'update', pin, key, value }], opts);
+  await runBatch(place, [{ op: 'update', pin, key, value }], opts);
 }
 
 /**
- * Runs many writes through one `bpftool batch`, in order. bpftool stops at the first failing
- * command; the error then says how many went through.
+ * Runs many writes through one `bpftool batch` in a place, in order. bpftool stops at the first
+ * failing command; the error then says how many went through.
  */
-export async function runBatch(ops: readonly BatchOp[], opts: RunOptions = {}): Promise<void> {
+export async function runBatch(
+  place: Place,
+  ops: readonly BatchOp[],
+  opts: PlaceRunOptions = {},
+): Promise<void> {
   if (ops.length === 0) return;
   // Pinned paths never contain spaces (we name them), so a plain line is a safe argv.
   for (const op of ops) {
     if (/\s/.test(op.pin)) throw new Error(`pin path with whitespace: ${op.pin}`);
   }
   const input = `${ops.map(batchLine).join('\n')}\n`;
-  await run(['bpftool', 'batch', 'file', '-'], { timeoutMs: 300_000, input, ...opts });
+  await place.exec(['bpftool', 'batch', 'file', '-'], { timeoutMs: 300_000, input, ...opts });
 }
 
 interface JsonMapShow {
@@ -118,9 +130,9 @@ interface JsonMapShow {
   max_entries: number;
 }
 
-/** Facts of one pinned map. */
-export async function mapInfo(pin: string, opts: RunOptions = {}): Promise<MapInfo> {
-  const m = await runJson<JsonMapShow>(['bpftool', '-j', 'map', 'show', 'pinned', pin], opts);
+/** Facts of one map pinned in a place. */
+export async function mapInfo(place: Place, pin: string, opts: PlaceRunOptions = {}): Promise<MapInfo> {
+  const m = await place.execJson<JsonMapShow>(['bpftool', '-j', 'map', 'show', 'pinned', pin], opts);
   return {
     id: m.id,
     name: m.name,
@@ -131,9 +143,9 @@ export async function mapInfo(pin: string, opts: RunOptions = {}): Promise<MapIn
   };
 }
 
-/** Every map the kernel holds (id, name, type, size), for leak checks. */
-export async function listMaps(opts: RunOptions = {}): Promise<MapInfo[]> {
-  const rows = await runJson<JsonMapShow[]>(['bpftool', '-j', 'map', 'show'], opts);
+/** Every map the place's kernel holds (id, name, type, size), for leak checks. */
+export async function listMaps(place: Place, opts: PlaceRunOptions = {}): Promise<MapInfo[]> {
+  const rows = await place.execJson<JsonMapShow[]>(['bpftool', '-j', 'map', 'show'], opts);
   return rows.map((m) => ({
     id: m.id,
     name: m.name,
@@ -157,25 +169,26 @@ export interface ProgRunResult {
 export const TC_ACT = { ok: 0, shot: 2, redirect: 7 } as const;
 
 /**
- * Runs a pinned program once on `dataIn` with BPF_PROG_TEST_RUN. `opts.netns` picks the network
- * namespace whose FIB and loopback the run sees.
+ * Runs a program pinned in a place once on `dataIn` with BPF_PROG_TEST_RUN; the run sees the
+ * place's FIB and loopback. The packet goes in through a file of this machine, which the place
+ * must be able to read (places that share this machine's files can); the packet the program
+ * leaves comes back on standard output, so nothing has to be read back from the place.
  */
 export async function progRun(
+  place: Place,
   pin: string,
   dataIn: Uint8Array,
-  opts: RunOptions = {},
+  opts: PlaceRunOptions = {},
 ): Promise<ProgRunResult> {
   const dir = await mkdtemp(join(tmpdir(), 'dpc-progrun-'));
   try {
     const inFile = join(dir, 'in');
-    const outFile = join(dir, 'out');
     await writeFile(inFile, dataIn);
-    const r = await runJson<{ retval: number; duration: number }>(
-      ['bpftool', '-j', 'prog', 'run', 'pinned', pin, 'data_in', inFile, 'data_out', outFile],
+    const r = await place.execJson<{ retval: number; duration: number; data_out?: number[] }>(
+      ['bpftool', '-j', 'prog', 'run', 'pinned', pin, 'data_in', inFile, 'data_out', '-'],
       opts,
     );
-    const out = await readFile(outFile);
-    return { retval: r.retval, dataOut: new Uint8Array(out), durationNs: r.duration };
+    return { retval: r.retval, dataOut: Uint8Array.from(r.data_out ?? []), durationNs: r.duration };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -3,13 +3,11 @@
  * pinned maps, attaches the tc programs and the connect-time load balancer, and programs the
  * maps from the cluster model. Also the read side the suites use: maps, counters, usage.
  */
-import { mkdir, rm } from 'node:fs/promises';
-import { join } from 'node:path';
-import type { NodeInfo } from '../../cluster/types.ts';
 import type { ClusterModel } from '../../k8s/model.ts';
+import type { NodePlace } from '../../node/place.ts';
 import { compilePolicy, policyInputsFromModel } from '../../policy/compile.ts';
 import type { PodPolicy } from '../../policy/types.ts';
-import { pathExists as exists } from '../../sys/fs.ts';
+import { placeAlive } from '../place-alive.ts';
 import type { Dataplane, DataplaneContext, Frontend, SyncReport } from '../types.ts';
 import {
   attachCtlb,
@@ -17,10 +15,8 @@ import {
   cgroupPrograms,
   detachCtlb,
   detachTc,
-  ensureCgroup,
   isDataIface,
   isWorkloadIface,
-  removeCgroup,
   type TcAttachment,
   tcPrograms,
 } from './attach.ts';
@@ -36,7 +32,7 @@ import {
   type NodeConfig,
   toHexWords,
 } from './encoding.ts';
-import { CFG_FLAG, MAP, PROG, VXLAN_DEVICE } from './layout.ts';
+import { CFG_FLAG, MAP, MAP_USAGE_WARN_RATIO, PROG, VXLAN_DEVICE } from './layout.ts';
 import {
   type CounterRow,
   type MapUsage,
@@ -60,9 +56,6 @@ import { planPolicy } from './policy-plan.ts';
 
 export { BpfCompileError, buildBpf, mapSizesFrom } from './build.ts';
 export type { CounterRow, MapUsage, NodePins } from './maps.ts';
-
-/** Above this fill ratio a NAT or route map is reported in the log at every sync. */
-export const MAP_USAGE_WARN = 0.8;
 
 /** Conntrack idle timeouts the nodes are configured with (seconds). */
 export const CT_TIMEOUTS = { tcp: 3600, udp: 60, affinity: 10800 } as const;
@@ -103,7 +96,7 @@ export interface BpfDataplaneOptions {
 }
 
 interface NodeRuntime {
-  info: NodeInfo;
+  node: NodePlace;
   pins: NodePins;
   vxIfindex: number;
   /** Interface name -> ifindex it had when we attached. */
@@ -117,21 +110,25 @@ interface NodeRuntime {
   policyEndpoints: Shadow;
   policyRules: Shadow;
   services: string[];
-  cgroup: string;
-  createdCgroup: boolean;
+  /** The connect-time load balancer is attached to the node's cgroup. */
   ctlb: boolean;
 }
 
-/** Rebuilds a shadow from what a map really holds (after a failed batch). */
-async function shadowFromMap(pin: string): Promise<Shadow> {
+/** Rebuilds a shadow from what a node's map really holds (after a failed batch). */
+async function shadowFromMap(node: NodePlace, pin: string): Promise<Shadow> {
   const s: Shadow = new Map();
-  for (const e of await dumpMap(pin)) s.set(keyId(e.key), { value: toHexWords(e.value), owner: '?' });
+  for (const e of await dumpMap(node, pin)) s.set(keyId(e.key), { value: toHexWords(e.value), owner: '?' });
   return s;
 }
 
 /** The shadow of a map an older object may not have (empty then). */
-async function shadowIfPinned(pin: string): Promise<Shadow> {
-  return (await exists(pin)) ? shadowFromMap(pin) : new Map();
+async function shadowIfPinned(node: NodePlace, pin: string): Promise<Shadow> {
+  return (await node.fs.exists(pin)) ? shadowFromMap(node, pin) : new Map();
+}
+
+/** The node's pins exist as far as the node can tell; false when the node cannot be asked. */
+async function pinsPresent(node: NodePlace): Promise<boolean> {
+  return node.fs.exists(node.bpffsDir).catch(() => false);
 }
 
 class BpfDataplaneImpl implements BpfDataplane {
@@ -140,7 +137,6 @@ class BpfDataplaneImpl implements BpfDataplane {
   private ctx: DataplaneContext | undefined;
   private readonly nodes = new Map<string, NodeRuntime>();
   private readonly ids = new ServiceIds();
-  private createdCgroupRoot = false;
 
   constructor(opts: BpfDataplaneOptions) {
     this.opts = opts;
@@ -160,8 +156,6 @@ class BpfDataplaneImpl implements BpfDataplane {
     if (!object) throw new Error(`bpf build produced no dpc.o in ${build.dir}`);
     const pattern = new RegExp(s.bpfDataIfacePattern);
     try {
-      await mkdir(ctx.bpffsDir, { recursive: true });
-      this.createdCgroupRoot = await ensureCgroup(ctx.cgroupDir);
       await Promise.all(ctx.nodes.map((n) => this.installNode(ctx, n, object, pattern)));
       for (const e of this.dsrOptoutErrors()) ctx.log(`bpf: ${e}`);
     } catch (err) {
@@ -174,16 +168,17 @@ class BpfDataplaneImpl implements BpfDataplane {
 
   private async installNode(
     ctx: DataplaneContext,
-    info: NodeInfo,
+    node: NodePlace,
     object: string,
     pattern: RegExp,
   ): Promise<void> {
-    const pins = nodePins(ctx.bpffsDir, info.name);
-    await rm(pins.root, { recursive: true, force: true });
-    await mkdir(pins.progDir, { recursive: true });
-    await mkdir(pins.mapDir, { recursive: true });
+    const pins = nodePins(node.bpffsDir);
+    // Pins an earlier install left would make loadall fail: start from an empty directory.
+    await node.fs.remove(pins.root);
+    await node.fs.mkdir(pins.progDir);
+    await node.fs.mkdir(pins.mapDir);
     const rt: NodeRuntime = {
-      info,
+      node,
       pins,
       vxIfindex: 0,
       attached: new Map(),
@@ -194,17 +189,15 @@ class BpfDataplaneImpl implements BpfDataplane {
       policyEndpoints: new Map(),
       policyRules: new Map(),
       services: [],
-      cgroup: join(ctx.cgroupDir, info.name),
-      createdCgroup: false,
       ctlb: false,
     };
-    this.nodes.set(info.name, rt);
-    await loadAll(object, pins.progDir, pins.mapDir);
-    rt.vxIfindex = await ensureVxlan(info.netns);
+    this.nodes.set(node.name, rt);
+    await loadAll(node, object, pins.progDir, pins.mapDir);
+    rt.vxIfindex = await ensureVxlan(node);
     // The opt-out list is in place before the DSR flag can take effect.
     await this.syncDsrOptout(rt);
-    await writeConfig(pins, this.nodeConfig(ctx, rt));
-    const links = await listLinks(info.netns);
+    await writeConfig(node, pins, this.nodeConfig(ctx, rt));
+    const links = await listLinks(node);
     const list: TcAttachment[] = [{ iface: VXLAN_DEVICE, ingress: progPin(pins, PROG.vxlanIngress) }];
     for (const l of links) {
       if (!isDataIface(l.name, pattern)) continue;
@@ -214,15 +207,15 @@ class BpfDataplaneImpl implements BpfDataplane {
         egress: progPin(pins, PROG.hostEgress),
       });
     }
-    const failed = await attachTc(info.netns, list);
+    const failed = await attachTc(node, list);
     if (failed.length > 0)
-      throw new Error(`could not attach tc programs in ${info.netns} to ${failed.join(', ')}`);
+      throw new Error(`could not attach tc programs in ${node.where} to ${failed.join(', ')}`);
     for (const a of list)
       rt.attached.set(a.iface, links.find((l) => l.name === a.iface)?.ifindex ?? rt.vxIfindex);
-    rt.createdCgroup = await ensureCgroup(rt.cgroup);
     if (ctx.settings.bpfConnectTimeLoadBalancingEnabled) {
+      // Marked first: a partly attached balancer must still be detached by uninstall.
       rt.ctlb = true;
-      await attachCtlb(rt.cgroup, pins);
+      await attachCtlb(node, pins);
     }
   }
 
@@ -231,42 +224,36 @@ class BpfDataplaneImpl implements BpfDataplane {
       throw new Error('the eBPF dataplane encodes host-order fields little-endian only');
     this.ctx = ctx;
     this.nodes.clear();
-    // Cgroup directories this process cannot prove it created are left in place by uninstall.
-    this.createdCgroupRoot = false;
-    await Promise.all(ctx.nodes.map((n) => this.resumeNode(ctx, n)));
+    await Promise.all(ctx.nodes.map((n) => this.resumeNode(n)));
     // The settings may have changed since install: bring the opt-out list in line now.
     await Promise.all([...this.nodes.values()].map((rt) => this.syncDsrOptout(rt)));
     for (const e of this.dsrOptoutErrors()) ctx.log(`bpf: ${e}`);
   }
 
-  private async resumeNode(ctx: DataplaneContext, info: NodeInfo): Promise<void> {
-    const pins = nodePins(ctx.bpffsDir, info.name);
-    if (!(await exists(mapPin(pins, MAP.natFrontend)))) {
-      throw new Error(`bpf dataplane: nothing installed for node ${info.name} under ${pins.root}`);
+  private async resumeNode(node: NodePlace): Promise<void> {
+    const pins = nodePins(node.bpffsDir);
+    if (!(await node.fs.exists(mapPin(pins, MAP.natFrontend)))) {
+      throw new Error(`bpf dataplane: nothing installed for node ${node.name} under ${pins.root}`);
     }
-    const links = await listLinks(info.netns);
+    const links = await listLinks(node);
     const rt: NodeRuntime = {
-      info,
+      node,
       pins,
       vxIfindex: links.find((l) => l.name === VXLAN_DEVICE)?.ifindex ?? 0,
       attached: new Map(),
-      frontends: await shadowFromMap(mapPin(pins, MAP.natFrontend)),
-      backends: await shadowFromMap(mapPin(pins, MAP.natBackend)),
-      routes: await shadowFromMap(mapPin(pins, MAP.routes)),
-      dsrOptout: (await exists(mapPin(pins, MAP.dsrOptout)))
-        ? await shadowFromMap(mapPin(pins, MAP.dsrOptout))
-        : new Map(),
-      policyEndpoints: await shadowIfPinned(mapPin(pins, MAP.policyEndpoints)),
-      policyRules: await shadowIfPinned(mapPin(pins, MAP.policyRules)),
+      frontends: await shadowFromMap(node, mapPin(pins, MAP.natFrontend)),
+      backends: await shadowFromMap(node, mapPin(pins, MAP.natBackend)),
+      routes: await shadowFromMap(node, mapPin(pins, MAP.routes)),
+      dsrOptout: await shadowIfPinned(node, mapPin(pins, MAP.dsrOptout)),
+      policyEndpoints: await shadowIfPinned(node, mapPin(pins, MAP.policyEndpoints)),
+      policyRules: await shadowIfPinned(node, mapPin(pins, MAP.policyRules)),
       services: [],
-      cgroup: join(ctx.cgroupDir, info.name),
-      createdCgroup: false,
-      ctlb: (await cgroupPrograms(join(ctx.cgroupDir, info.name))).includes(PROG.connect4),
+      ctlb: (await cgroupPrograms(node, node.cgroupDir)).includes(PROG.connect4),
     };
     for (const l of links) {
       const progs = [
-        ...(await tcPrograms(info.netns, l.name, 'ingress')),
-        ...(await tcPrograms(info.netns, l.name, 'egress')),
+        ...(await tcPrograms(node, l.name, 'ingress')),
+        ...(await tcPrograms(node, l.name, 'egress')),
       ];
       if (progs.some((p) => p.startsWith('dpc_'))) rt.attached.set(l.name, l.ifindex);
     }
@@ -275,16 +262,16 @@ class BpfDataplaneImpl implements BpfDataplane {
     for (const v of rt.frontends.values())
       this.ids.reserveThrough(decodeFrontendValue(fromHexWords(v.value)).svcId);
     for (const k of rt.backends.keys()) this.ids.reserveThrough(decodeBackendKey(fromHexWords(k)).svcId);
-    this.nodes.set(info.name, rt);
+    this.nodes.set(node.name, rt);
   }
 
   async listFrontends(): Promise<Frontend[]> {
     const out: Frontend[] = [];
     for (const rt of this.nodes.values()) {
-      for (const e of await readFrontends(rt.pins)) {
+      for (const e of await readFrontends(rt.node, rt.pins)) {
         const nodeport = e.key.addr === '0.0.0.0';
         out.push({
-          node: rt.info.name,
+          node: rt.node.name,
           kind: nodeport ? 'nodeport' : 'ip',
           ...(nodeport ? {} : { ip: e.key.addr }),
           port: e.key.port,
@@ -297,7 +284,7 @@ class BpfDataplaneImpl implements BpfDataplane {
 
   private nodeConfig(ctx: DataplaneContext, rt: NodeRuntime): NodeConfig {
     return {
-      nodeIp: rt.info.ip,
+      nodeIp: rt.node.ip,
       vxIfindex: rt.vxIfindex,
       flags: ctx.settings.bpfExternalServiceMode === 'DSR' ? CFG_FLAG.dsr : 0,
       tcpTimeoutS: CT_TIMEOUTS.tcp,
@@ -319,12 +306,12 @@ class BpfDataplaneImpl implements BpfDataplane {
     // Additions first: a CIDR narrowed or widened never leaves a client briefly without its entry.
     const ops = [...diff.upserts, ...diff.deletes];
     if (ops.length === 0) return;
-    if (!(await exists(pin)))
+    if (!(await rt.node.fs.exists(pin)))
       throw new Error(`bpf dataplane: ${pin} is missing; the installed object predates bpfDSROptoutCIDRs`);
     try {
-      await runBatch(ops);
+      await runBatch(rt.node, ops);
     } catch (err) {
-      rt.dsrOptout = await shadowFromMap(pin);
+      rt.dsrOptout = await shadowFromMap(rt.node, pin);
       throw err;
     }
     rt.dsrOptout = shadowOf(entries);
@@ -341,18 +328,18 @@ class BpfDataplaneImpl implements BpfDataplane {
   ): Promise<string[]> {
     const epPin = mapPin(rt.pins, MAP.policyEndpoints);
     const rulePin = mapPin(rt.pins, MAP.policyRules);
-    const plan = planPolicy(compiled, rt.info.name, ifindexes);
+    const plan = planPolicy(compiled, rt.node.name, ifindexes);
     const eps = diffMap(epPin, rt.policyEndpoints, plan.endpoints);
     const rules = diffMap(rulePin, rt.policyRules, plan.rules);
     const ops = [...rules.upserts, ...eps.upserts, ...eps.deletes, ...rules.deletes];
     if (ops.length === 0) return plan.errors;
-    if (!(await exists(epPin)))
+    if (!(await rt.node.fs.exists(epPin)))
       throw new Error(`bpf dataplane: ${epPin} is missing; the installed object predates policy maps`);
     try {
-      await runBatch(ops);
+      await runBatch(rt.node, ops);
     } catch (err) {
-      rt.policyEndpoints = await shadowFromMap(epPin);
-      rt.policyRules = await shadowFromMap(rulePin);
+      rt.policyEndpoints = await shadowFromMap(rt.node, epPin);
+      rt.policyRules = await shadowFromMap(rt.node, rulePin);
       throw err;
     }
     rt.policyEndpoints = shadowOf(plan.endpoints);
@@ -408,12 +395,12 @@ class BpfDataplaneImpl implements BpfDataplane {
     limits: PlanLimits,
     pattern: RegExp,
   ): Promise<string[]> {
-    const netns = rt.info.netns;
-    const links = await listLinks(netns);
+    const node = rt.node;
+    const links = await listLinks(node);
     const ifindexes = new Map(links.map((l) => [l.name, l.ifindex]));
     const plan = planNode(
       model,
-      { name: rt.info.name, ip: rt.info.ip, podCidr: rt.info.podCidr, ifindexes },
+      { name: node.name, ip: node.ip, podCidr: node.podCidr, ifindexes },
       this.ids,
       limits,
       ownersOf(rt.frontends),
@@ -428,12 +415,12 @@ class BpfDataplaneImpl implements BpfDataplane {
       diffMap(rtPin, rt.routes, plan.routes),
     );
     try {
-      await runBatch(ops);
+      await runBatch(node, ops);
     } catch (err) {
       // Part of the batch went in: learn what the maps really hold before giving up.
-      rt.frontends = await shadowFromMap(fePin);
-      rt.backends = await shadowFromMap(bePin);
-      rt.routes = await shadowFromMap(rtPin);
+      rt.frontends = await shadowFromMap(node, fePin);
+      rt.backends = await shadowFromMap(node, bePin);
+      rt.routes = await shadowFromMap(node, rtPin);
       throw err;
     }
     rt.frontends = shadowOf(plan.frontends);
@@ -442,7 +429,7 @@ class BpfDataplaneImpl implements BpfDataplane {
     rt.services = plan.services;
     await this.syncDsrOptout(rt);
     const policyErrors = await this.syncPolicy(rt, compiled, ifindexes);
-    await syncLocalRoutes(netns, plan.localCidrs);
+    await syncLocalRoutes(node, plan.localCidrs);
 
     // Programs go on new interfaces only after the routes and policy they check are in the maps.
     const list: TcAttachment[] = [];
@@ -462,15 +449,14 @@ class BpfDataplaneImpl implements BpfDataplane {
         });
       }
     }
-    const failed = new Set(await attachTc(netns, list));
+    const failed = new Set(await attachTc(node, list));
     for (const a of list) if (!failed.has(a.iface)) rt.attached.set(a.iface, ifindexes.get(a.iface) ?? 0);
     const stillThere =
-      failed.size > 0 ? new Set((await listLinks(netns)).map((l) => l.name)) : new Set<string>();
+      failed.size > 0 ? new Set((await listLinks(node)).map((l) => l.name)) : new Set<string>();
     const errors = [...plan.errors, ...policyErrors];
     for (const f of failed) {
       // A veth that vanished meanwhile was a pod going away, not a failure.
-      if (stillThere.has(f))
-        errors.push(`interface ${f} on node ${rt.info.name}: could not attach tc programs`);
+      if (stillThere.has(f)) errors.push(`interface ${f} on node ${node.name}: could not attach tc programs`);
     }
     for (const name of [...rt.attached.keys()]) if (!ifindexes.has(name)) rt.attached.delete(name);
     const fill: [string, number, number][] = [
@@ -479,9 +465,9 @@ class BpfDataplaneImpl implements BpfDataplane {
       [MAP.routes, plan.routes.size, limits.route],
     ];
     for (const [map, used, max] of fill) {
-      if (used > MAP_USAGE_WARN * max) {
+      if (used > MAP_USAGE_WARN_RATIO * max) {
         const pct = Math.round((100 * used) / max);
-        this.requireCtx().log(`bpf: ${map} on node ${rt.info.name} is ${pct}% full (${used}/${max})`);
+        this.requireCtx().log(`bpf: ${map} on node ${node.name} is ${pct}% full (${used}/${max})`);
       }
     }
     return errors;
@@ -499,18 +485,20 @@ class BpfDataplaneImpl implements BpfDataplane {
       }
     };
     await Promise.all(
-      [...this.nodes.values()].map(async (rt) => {
-        const netns = rt.info.netns;
-        if (rt.ctlb) await step(`${rt.info.name} cgroup detach`, () => detachCtlb(rt.cgroup, rt.pins));
-        if (rt.createdCgroup) await step(`${rt.info.name} cgroup`, () => removeCgroup(rt.cgroup));
-        if (!(await exists(`/run/netns/${netns}`))) return;
-        await step(`${rt.info.name} tc`, () => detachTc(netns, [...rt.attached.keys()]));
-        await step(`${rt.info.name} vx`, () => removeVxlan(netns));
-        await step(`${rt.info.name} local routes`, () => syncLocalRoutes(netns, []));
+      ctx.nodes.map(async (node) => {
+        const rt = this.nodes.get(node.name);
+        // A node whose place is gone took its interfaces, routes and devices with it; its cgroup
+        // (and the balancer attached there) goes with the provider's teardown.
+        if (rt && (await placeAlive(node))) {
+          if (rt.ctlb) await step(`${node.name} cgroup detach`, () => detachCtlb(node, rt.pins));
+          await step(`${node.name} tc`, () => detachTc(node, [...rt.attached.keys()]));
+          await step(`${node.name} vx`, () => removeVxlan(node));
+          await step(`${node.name} local routes`, () => syncLocalRoutes(node, []));
+        }
+        // Every node's pins, also of nodes whose install never got as far as a runtime.
+        if (await pinsPresent(node)) await step(`${node.name} bpffs`, () => node.fs.remove(node.bpffsDir));
       }),
     );
-    await step('bpffs', () => rm(ctx.bpffsDir, { recursive: true, force: true }));
-    if (this.createdCgroupRoot) await step('cgroup root', () => removeCgroup(ctx.cgroupDir));
     this.nodes.clear();
     if (failures.length > 0) throw new Error(`bpf uninstall left work undone:\n${failures.join('\n')}`);
   }
@@ -521,39 +509,46 @@ class BpfDataplaneImpl implements BpfDataplane {
 
   async counters(nodeName: string): Promise<NamedCounter[]> {
     const rt = this.node(nodeName);
-    const names = new Map((await listLinks(rt.info.netns)).map((l) => [l.ifindex, l.name]));
-    return (await readCounters(rt.pins)).map((c) => ({
+    const names = new Map((await listLinks(rt.node)).map((l) => [l.ifindex, l.name]));
+    return (await readCounters(rt.node, rt.pins)).map((c) => ({
       ...c,
       iface: names.get(c.ifindex) ?? `if${c.ifindex}`,
     }));
   }
 
   frontends(nodeName: string) {
-    return readFrontends(this.node(nodeName).pins);
+    const rt = this.node(nodeName);
+    return readFrontends(rt.node, rt.pins);
   }
 
   backends(nodeName: string) {
-    return readBackends(this.node(nodeName).pins);
+    const rt = this.node(nodeName);
+    return readBackends(rt.node, rt.pins);
   }
 
   conntrack(nodeName: string) {
-    return readConntrack(this.node(nodeName).pins);
+    const rt = this.node(nodeName);
+    return readConntrack(rt.node, rt.pins);
   }
 
   routes(nodeName: string) {
-    return readRoutes(this.node(nodeName).pins);
+    const rt = this.node(nodeName);
+    return readRoutes(rt.node, rt.pins);
   }
 
   config(nodeName: string) {
-    return readConfig(this.node(nodeName).pins);
+    const rt = this.node(nodeName);
+    return readConfig(rt.node, rt.pins);
   }
 
   dsrOptout(nodeName: string): Promise<string[]> {
-    return readDsrOptout(this.node(nodeName).pins);
+    const rt = this.node(nodeName);
+    return readDsrOptout(rt.node, rt.pins);
   }
 
   mapUsage(nodeName: string): Promise<MapUsage[]> {
-    return readMapUsage(this.node(nodeName).pins);
+    const rt = this.node(nodeName);
+    return readMapUsage(rt.node, rt.pins);
   }
 
   programmedServices(nodeName: string): string[] {

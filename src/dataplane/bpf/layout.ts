@@ -48,6 +48,13 @@ export const FIXED_MAP_SIZE = {
   policyConntrack: 65536,
 } as const;
 
+/**
+ * Fill ratio above which a map is close enough to full that an operator must hear of it: the
+ * dataplane logs it at every sync and the metrics flag it. One number, so the log, the metrics
+ * and the map-full suite can never disagree about what "nearly full" means.
+ */
+export const MAP_USAGE_WARN_RATIO = 0.8;
+
 /** Port ranges one `dpc_pol_rules` value holds. */
 export const POLICY_PORTS = 16;
 /** Direction codes of the policy maps, as seen from the pod. */

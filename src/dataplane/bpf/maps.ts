@@ -1,8 +1,9 @@
 /**
  * Typed reads and writes of one node's pinned maps: where they live and what their entries mean.
+ * Each read and write runs in the node's place, where the pins are.
  */
 import { join } from 'node:path';
-import type { RunOptions } from '../../sys/exec.ts';
+import type { Place, PlaceRunOptions } from '../../node/place.ts';
 import { dumpMap, lookupMap, type MapInfo, mapInfo, runBatch } from './bpftool.ts';
 import {
   type BackendKey,
@@ -33,15 +34,14 @@ import { MAP, type MapName } from './layout.ts';
 
 /** Where one node's programs and maps are pinned. */
 export interface NodePins {
-  /** `<bpffsDir>/<node>` */
+  /** The node's own pin directory (its `bpffsDir`). */
   root: string;
   progDir: string;
   mapDir: string;
 }
 
-/** The pin layout of a node under the run's bpffs directory. */
-export function nodePins(bpffsDir: string, nodeName: string): NodePins {
-  const root = join(bpffsDir, nodeName);
+/** The pin layout under a node's pin root (`node.bpffsDir`, which is already the node's own). */
+export function nodePins(root: string): NodePins {
   return { root, progDir: join(root, 'progs'), mapDir: join(root, 'maps') };
 }
 
@@ -62,42 +62,56 @@ export interface Entry<K, V> {
 }
 
 async function dumpDecoded<K, V>(
+  place: Place,
   pins: NodePins,
   name: MapName,
   dk: (b: Uint8Array) => K,
   dv: (b: Uint8Array) => V,
-  opts?: RunOptions,
+  opts?: PlaceRunOptions,
 ): Promise<Entry<K, V>[]> {
-  const rows = await dumpMap(mapPin(pins, name), opts);
+  const rows = await dumpMap(place, mapPin(pins, name), opts);
   return rows.map((r) => ({ key: dk(r.key), value: dv(r.value) }));
 }
 
 /** The NAT frontends of a node. */
 export function readFrontends(
+  place: Place,
   pins: NodePins,
-  opts?: RunOptions,
+  opts?: PlaceRunOptions,
 ): Promise<Entry<FrontendKey, FrontendValue>[]> {
-  return dumpDecoded(pins, MAP.natFrontend, decodeFrontendKey, decodeFrontendValue, opts);
+  return dumpDecoded(place, pins, MAP.natFrontend, decodeFrontendKey, decodeFrontendValue, opts);
 }
 
 /** The NAT backends of a node. */
-export function readBackends(pins: NodePins, opts?: RunOptions): Promise<Entry<BackendKey, BackendValue>[]> {
-  return dumpDecoded(pins, MAP.natBackend, decodeBackendKey, decodeBackendValue, opts);
+export function readBackends(
+  place: Place,
+  pins: NodePins,
+  opts?: PlaceRunOptions,
+): Promise<Entry<BackendKey, BackendValue>[]> {
+  return dumpDecoded(place, pins, MAP.natBackend, decodeBackendKey, decodeBackendValue, opts);
 }
 
 /** The conntrack entries of a node (live and stale). */
-export function readConntrack(pins: NodePins, opts?: RunOptions): Promise<Entry<CtKey, CtValue>[]> {
-  return dumpDecoded(pins, MAP.conntrack, decodeCtKey, decodeCtValue, opts);
+export function readConntrack(
+  place: Place,
+  pins: NodePins,
+  opts?: PlaceRunOptions,
+): Promise<Entry<CtKey, CtValue>[]> {
+  return dumpDecoded(place, pins, MAP.conntrack, decodeCtKey, decodeCtValue, opts);
 }
 
 /** The routes of a node. */
-export function readRoutes(pins: NodePins, opts?: RunOptions): Promise<Entry<RouteKey, RouteValue>[]> {
-  return dumpDecoded(pins, MAP.routes, decodeRouteKey, decodeRouteValue, opts);
+export function readRoutes(
+  place: Place,
+  pins: NodePins,
+  opts?: PlaceRunOptions,
+): Promise<Entry<RouteKey, RouteValue>[]> {
+  return dumpDecoded(place, pins, MAP.routes, decodeRouteKey, decodeRouteValue, opts);
 }
 
 /** The CIDRs a node's `dpc_dsr_optout` holds (clients that get Tunnel in DSR mode), sorted. */
-export async function readDsrOptout(pins: NodePins, opts?: RunOptions): Promise<string[]> {
-  const rows = await dumpMap(mapPin(pins, MAP.dsrOptout), opts);
+export async function readDsrOptout(place: Place, pins: NodePins, opts?: PlaceRunOptions): Promise<string[]> {
+  const rows = await dumpMap(place, mapPin(pins, MAP.dsrOptout), opts);
   return rows.map((r) => decodeDsrOptoutKey(r.key)).sort();
 }
 
@@ -110,20 +124,34 @@ export interface CounterRow {
 }
 
 /** Every counter of a node. */
-export async function readCounters(pins: NodePins, opts?: RunOptions): Promise<CounterRow[]> {
-  const rows = await dumpMap(mapPin(pins, MAP.counters), opts);
+export async function readCounters(
+  place: Place,
+  pins: NodePins,
+  opts?: PlaceRunOptions,
+): Promise<CounterRow[]> {
+  const rows = await dumpMap(place, mapPin(pins, MAP.counters), opts);
   return rows.map((r) => ({ ...decodeCounterKey(r.key), packets: decodeCounterValue(r.value) }));
 }
 
 /** The node's configuration record. */
-export async function readConfig(pins: NodePins, opts?: RunOptions): Promise<NodeConfig | undefined> {
-  const v = await lookupMap(mapPin(pins, MAP.config), encodeU32(0), opts);
+export async function readConfig(
+  place: Place,
+  pins: NodePins,
+  opts?: PlaceRunOptions,
+): Promise<NodeConfig | undefined> {
+  const v = await lookupMap(place, mapPin(pins, MAP.config), encodeU32(0), opts);
   return v ? decodeConfig(v) : undefined;
 }
 
 /** Writes the node's configuration record. */
-export async function writeConfig(pins: NodePins, cfg: NodeConfig, opts?: RunOptions): Promise<void> {
+export async function writeConfig(
+  place: Place,
+  pins: NodePins,
+  cfg: NodeConfig,
+  opts?: PlaceRunOptions,
+): Promise<void> {
   await runBatch(
+    place,
     [{ op: 'update', pin: mapPin(pins, MAP.config), key: encodeU32(0), value: encodeConfig(cfg) }],
     opts,
   );
@@ -139,12 +167,16 @@ export interface MapUsage {
 }
 
 /** How full each of a node's maps is (arrays count as full). */
-export async function readMapUsage(pins: NodePins, opts?: RunOptions): Promise<MapUsage[]> {
+export async function readMapUsage(
+  place: Place,
+  pins: NodePins,
+  opts?: PlaceRunOptions,
+): Promise<MapUsage[]> {
   const out: MapUsage[] = [];
   for (const name of Object.values(MAP)) {
-    const info: MapInfo = await mapInfo(mapPin(pins, name), opts);
+    const info: MapInfo = await mapInfo(place, mapPin(pins, name), opts);
     const entries =
-      info.type === 'array' ? info.maxEntries : (await dumpMap(mapPin(pins, name), opts)).length;
+      info.type === 'array' ? info.maxEntries : (await dumpMap(place, mapPin(pins, name), opts)).length;
     out.push({ name, maxEntries: info.maxEntries, entries, ratio: entries / info.maxEntries });
   }
   return out;

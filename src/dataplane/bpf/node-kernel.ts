@@ -1,49 +1,54 @@
 /**
- * The kernel state the eBPF dataplane puts in a node's network namespace besides programs:
- * the collect-metadata VXLAN device and the `local` routes that make the node refuse services
- * without endpoints itself. Every call runs in the node's namespace through nsenter.
+ * The kernel state the eBPF dataplane puts in a node's network besides programs: the
+ * collect-metadata VXLAN device and the `local` routes that make the node refuse services
+ * without endpoints itself. Every command runs in the node's place.
  */
-import { run, runJson } from '../../sys/exec.ts';
+import type { Place } from '../../node/place.ts';
 import { VXLAN_DEVICE, VXLAN_PORT } from './layout.ts';
 
 /** Routing protocol number that marks our `local` routes, so that we find and remove only ours. */
 export const LOCAL_ROUTE_PROTO = 201;
 
-/** One interface of a namespace. */
+/** One interface of a place. */
 export interface Link {
   name: string;
   ifindex: number;
 }
 
-/** The interfaces of a namespace. */
-export async function listLinks(netns: string): Promise<Link[]> {
-  const rows = await runJson<{ ifname: string; ifindex: number }[]>(['ip', '-j', 'link', 'show'], { netns });
+/** The interfaces of a place. */
+export async function listLinks(place: Place): Promise<Link[]> {
+  const rows = await place.execJson<{ ifname: string; ifindex: number }[]>(['ip', '-j', 'link', 'show']);
   return rows.map((r) => ({ name: r.ifname, ifindex: r.ifindex }));
 }
 
 /** Creates (if missing) and brings up the node's `vx` device; returns its ifindex. */
-export async function ensureVxlan(netns: string): Promise<number> {
-  const existing = (await listLinks(netns)).find((l) => l.name === VXLAN_DEVICE);
+export async function ensureVxlan(node: Place): Promise<number> {
+  const existing = (await listLinks(node)).find((l) => l.name === VXLAN_DEVICE);
   if (!existing) {
-    await run(
-      ['ip', 'link', 'add', VXLAN_DEVICE, 'type', 'vxlan', 'external', 'dstport', String(VXLAN_PORT)],
-      {
-        netns,
-      },
-    );
+    await node.exec([
+      'ip',
+      'link',
+      'add',
+      VXLAN_DEVICE,
+      'type',
+      'vxlan',
+      'external',
+      'dstport',
+      String(VXLAN_PORT),
+    ]);
   }
   // The return path's bpf_fib_lookup refuses to route for a device with forwarding off.
-  await run(['sysctl', '-qw', `net.ipv4.conf.${VXLAN_DEVICE}.forwarding=1`], { netns });
-  await run(['ip', 'link', 'set', VXLAN_DEVICE, 'up'], { netns });
-  const link = (await listLinks(netns)).find((l) => l.name === VXLAN_DEVICE);
-  if (!link) throw new Error(`${VXLAN_DEVICE} missing in ${netns} right after creating it`);
+  await node.exec(['sysctl', '-qw', `net.ipv4.conf.${VXLAN_DEVICE}.forwarding=1`]);
+  await node.exec(['ip', 'link', 'set', VXLAN_DEVICE, 'up']);
+  const link = (await listLinks(node)).find((l) => l.name === VXLAN_DEVICE);
+  if (!link) throw new Error(`${VXLAN_DEVICE} missing in ${node.where} right after creating it`);
   return link.ifindex;
 }
 
 /** Deletes the node's `vx` device if present. */
-export async function removeVxlan(netns: string): Promise<void> {
-  if ((await listLinks(netns)).some((l) => l.name === VXLAN_DEVICE)) {
-    await run(['ip', 'link', 'del', VXLAN_DEVICE], { netns });
+export async function removeVxlan(node: Place): Promise<void> {
+  if ((await listLinks(node)).some((l) => l.name === VXLAN_DEVICE)) {
+    await node.exec(['ip', 'link', 'del', VXLAN_DEVICE]);
   }
 }
 
@@ -52,12 +57,18 @@ export function routeDstCidr(dst: string): string {
   return dst.includes('/') ? dst : `${dst}/32`;
 }
 
-/** Our `local` routes in the namespace. */
-export async function listLocalRoutes(netns: string): Promise<string[]> {
-  const rows = await runJson<{ dst: string }[]>(
-    ['ip', '-j', 'route', 'show', 'table', 'local', 'proto', String(LOCAL_ROUTE_PROTO)],
-    { netns },
-  );
+/** Our `local` routes in a place. */
+export async function listLocalRoutes(place: Place): Promise<string[]> {
+  const rows = await place.execJson<{ dst: string }[]>([
+    'ip',
+    '-j',
+    'route',
+    'show',
+    'table',
+    'local',
+    'proto',
+    String(LOCAL_ROUTE_PROTO),
+  ]);
   return rows.map((r) => routeDstCidr(r.dst));
 }
 
@@ -76,7 +87,7 @@ export function localRouteBatch(current: readonly string[], desired: readonly st
 }
 
 /** Makes our local routes exactly `cidrs`. */
-export async function syncLocalRoutes(netns: string, cidrs: readonly string[]): Promise<void> {
-  const lines = localRouteBatch(await listLocalRoutes(netns), cidrs);
-  if (lines.length > 0) await run(['ip', '-batch', '-'], { netns, input: `${lines.join('\n')}\n` });
+export async function syncLocalRoutes(node: Place, cidrs: readonly string[]): Promise<void> {
+  const lines = localRouteBatch(await listLocalRoutes(node), cidrs);
+  if (lines.length > 0) await node.exec(['ip', '-batch', '-'], { input: `${lines.join('\n')}\n` });
 }

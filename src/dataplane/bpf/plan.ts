@@ -58,7 +58,7 @@ export interface PlanNode {
   name: string;
   ip: string;
   podCidr: string;
-  /** ifindex of each interface in the node's namespace, by name. */
+  /** ifindex of each interface of the node, by name. */
   ifindexes: ReadonlyMap<string, number>;
 }
 

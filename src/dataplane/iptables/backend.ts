@@ -2,7 +2,7 @@
  * Which iptables backend a node uses. nf_tables and legacy keep separate rule sets, so a report
  * comparing dataplanes (or a cleanup) has to name the one it looked at.
  */
-import { run } from '../../sys/exec.ts';
+import type { Place } from '../../node/place.ts';
 
 /** The backend iptables reports, or `unknown` when it does not say. */
 export type IptablesBackendKind = 'nf_tables' | 'legacy' | 'unknown';
@@ -27,9 +27,8 @@ export function parseIptablesVersion(text: string): IptablesBackend {
   return { kind, version: m[1] ?? '', raw };
 }
 
-/** Asks the node's iptables which backend it drives. */
-export async function detectIptablesBackend(netns?: string): Promise<IptablesBackend> {
-  const opts = netns ? { netns, timeoutMs: 10_000 } : { timeoutMs: 10_000 };
-  const r = await run(['iptables', '--version'], opts);
+/** Asks the iptables of a place which backend it drives. */
+export async function detectIptablesBackend(place: Place): Promise<IptablesBackend> {
+  const r = await place.exec(['iptables', '--version'], { timeoutMs: 10_000 });
   return parseIptablesVersion(r.stdout || r.stderr);
 }

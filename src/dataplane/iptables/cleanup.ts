@@ -3,6 +3,7 @@
  * (bpfKubeProxyIptablesCleanupEnabled) and what uninstall does. Works from the node's current
  * rule set, so it also clears chains an earlier run or a real kube-proxy left behind.
  */
+import type { Place } from '../../node/place.ts';
 import { detectIptablesBackend } from './backend.ts';
 import { isKubeProxyChain } from './kube-chains.ts';
 import { readTables, restoreTables } from './node-tables.ts';
@@ -34,8 +35,8 @@ export function renderCleanup(
 }
 
 /** Every KUBE-* chain on the node, whoever made it, table by table. */
-export async function listKubeChains(netns: string): Promise<TableChain[]> {
-  const tables = await readTables(netns);
+export async function listKubeChains(place: Place): Promise<TableChain[]> {
+  const tables = await readTables(place);
   const out: TableChain[] = [];
   for (const table of tables.values()) {
     for (const chain of table.chains.keys()) {
@@ -50,14 +51,14 @@ export async function listKubeChains(netns: string): Promise<TableChain[]> {
  * (one restore per table that has any), leaving kubelet's chains and everyone else's rules.
  * Returns the chains removed.
  */
-export async function removeKubeProxyChains(netns: string): Promise<TableChain[]> {
-  const [tables, backend] = await Promise.all([readTables(netns), detectIptablesBackend(netns)]);
+export async function removeKubeProxyChains(place: Place): Promise<TableChain[]> {
+  const [tables, backend] = await Promise.all([readTables(place), detectIptablesBackend(place)]);
   const removed: TableChain[] = [];
   for (const table of tables.values()) {
     const input = renderCleanup(table);
     if (input === undefined) continue;
     // Nothing is inserted into built-in chains here, so priming is always safe on nf_tables.
-    await restoreTables(netns, input, { primeCache: backend.kind === 'nf_tables' });
+    await restoreTables(place, input, { primeCache: backend.kind === 'nf_tables' });
     for (const chain of table.chains.keys()) {
       if (isKubeProxyChain(chain)) removed.push({ table: table.name, chain });
     }

@@ -1,12 +1,12 @@
 /**
- * The standard Linux dataplane: Services the way kube-proxy's iptables mode programs them, in
- * every node's network namespace. The comparison point for the eBPF dataplane, and what a
+ * The standard Linux dataplane: Services the way kube-proxy's iptables mode programs them, on
+ * every node. The comparison point for the eBPF dataplane, and what a
  * cluster runs in `iptables` mode.
  */
-import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import type { NodeInfo } from '../../cluster/types.ts';
 import type { ClusterModel } from '../../k8s/model.ts';
+import type { NodePlace } from '../../node/place.ts';
+import { placeAlive } from '../place-alive.ts';
 import type { Dataplane, DataplaneContext, Frontend, SyncReport } from '../types.ts';
 import { detectIptablesBackend, type IptablesBackend } from './backend.ts';
 import { removeKubeProxyChains } from './cleanup.ts';
@@ -63,13 +63,13 @@ const EMPTY_MODEL: ClusterModel = {
  * Runs one task per node, a few at a time: iptables-restore is CPU-bound, and running every
  * node at once on a small machine is slower than taking turns.
  */
-async function perNode<T>(nodes: readonly NodeInfo[], task: (node: NodeInfo) => Promise<T>): Promise<void> {
+async function perNode<T>(nodes: readonly NodePlace[], task: (node: NodePlace) => Promise<T>): Promise<void> {
   const width = Math.max(1, Math.min(nodes.length, availableParallelism()));
   const failures: string[] = [];
   let next = 0;
   const worker = async (): Promise<void> => {
     for (let i = next++; i < nodes.length; i = next++) {
-      const node = nodes[i] as NodeInfo;
+      const node = nodes[i] as NodePlace;
       try {
         await task(node);
       } catch (err) {
@@ -92,15 +92,15 @@ export function createIptablesDataplane(opts: IptablesDataplaneOptions = {}): Ip
 
   async function learnBackends(context: DataplaneContext, announce: boolean): Promise<void> {
     await perNode(context.nodes, async (node) => {
-      const backend = await detectIptablesBackend(node.netns);
+      const backend = await detectIptablesBackend(node);
       backends.set(node.name, backend);
       // Said once, at install; a later command resuming the run need not repeat it.
       if (announce) context.log(`iptables on ${node.name}: ${backend.kind} (${backend.raw})`);
     });
   }
 
-  async function syncNode(node: NodeInfo, model: ClusterModel): Promise<void> {
-    const tables = await readTables(node.netns);
+  async function syncNode(node: NodePlace, model: ClusterModel): Promise<void> {
+    const tables = await readTables(node);
     const currentFilter = tables.get('filter');
     const currentNat = tables.get('nat');
     const filterKey = `${node.name}/filter`;
@@ -116,15 +116,15 @@ export function createIptablesDataplane(opts: IptablesDataplaneOptions = {}): Ip
     written.delete(filterKey);
     written.delete(natKey);
     // Refusals first, then the NAT that makes them unnecessary, as kube-proxy orders its restore.
-    await restoreTables(node.netns, filter.text, {
+    await restoreTables(node, filter.text, {
       primeCache: nft && missingBuiltins('filter', currentFilter).length === 0,
     });
     written.set(filterKey, filter.chains);
-    await restoreTables(node.netns, nat.text, {
+    await restoreTables(node, nat.text, {
       primeCache: nft && missingBuiltins('nat', currentNat).length === 0,
     });
     written.set(natKey, nat.chains);
-    await flushFlowsTo(node.netns, removedEndpoints(dnatTargets(currentNat), model));
+    await flushFlowsTo(node, removedEndpoints(dnatTargets(currentNat), model));
   }
 
   function installed(): DataplaneContext {
@@ -168,7 +168,7 @@ export function createIptablesDataplane(opts: IptablesDataplaneOptions = {}): Ip
       const context = installed();
       const out: Frontend[] = [];
       await perNode(context.nodes, async (node) => {
-        const tables = await readTables(node.netns);
+        const tables = await readTables(node);
         out.push(...frontendsFromTables(node.name, tables.get('nat'), tables.get('filter')));
       });
       return out;
@@ -176,12 +176,13 @@ export function createIptablesDataplane(opts: IptablesDataplaneOptions = {}): Ip
 
     async uninstall(uninstallOpts: IptablesUninstallOptions = {}) {
       if (!ctx) return;
-      // A half-built cluster may lack some node namespaces; there is nothing to remove there.
-      const present = ctx.nodes.filter((n) => existsSync(`/run/netns/${n.netns}`));
+      // A half-built cluster may lack some nodes; there is nothing to remove there.
+      const alive = await Promise.all(ctx.nodes.map(placeAlive));
+      const present = ctx.nodes.filter((_, i) => alive[i]);
       written.clear();
       await perNode(present, async (node) => {
-        await removePolicyChains(node.netns);
-        if (!uninstallOpts.keepKubeProxyChains) await removeKubeProxyChains(node.netns);
+        await removePolicyChains(node);
+        if (!uninstallOpts.keepKubeProxyChains) await removeKubeProxyChains(node);
       });
       ctx = undefined;
     },

@@ -2,15 +2,16 @@
  * Reading and writing a node's iptables rule set: one iptables-save to see it, one
  * iptables-restore per table to change it.
  */
-import { CommandError, run } from '../../sys/exec.ts';
+import type { Place } from '../../node/place.ts';
+import { CommandError } from '../../sys/exec.ts';
 import { parseIptablesSave, type SavedTable } from './save-parse.ts';
 
 /** A restore that 10,000 services produce finishes in seconds; leave generous room. */
 const RESTORE_TIMEOUT_MS = 120_000;
 
-/** Every table of the node's rule set, as iptables-save prints it now. */
-export async function readTables(netns: string): Promise<Map<string, SavedTable>> {
-  const r = await run(['iptables-save'], { netns, timeoutMs: RESTORE_TIMEOUT_MS });
+/** Every table of the place's rule set, as iptables-save prints it now. */
+export async function readTables(place: Place): Promise<Map<string, SavedTable>> {
+  const r = await place.exec(['iptables-save'], { timeoutMs: RESTORE_TIMEOUT_MS });
   return parseIptablesSave(r.stdout);
 }
 
@@ -47,10 +48,10 @@ export function withPrimedCache(input: string): string {
  * Applies restore input without touching anything it does not name (`--noflush`), waiting for
  * the xtables lock when the legacy backend holds it.
  */
-export async function restoreTables(netns: string, text: string, opts: RestoreOptions = {}): Promise<void> {
+export async function restoreTables(place: Place, text: string, opts: RestoreOptions = {}): Promise<void> {
   const input = opts.primeCache ? withPrimedCache(text) : text;
   try {
-    await run(['iptables-restore', '--noflush', '-w', '5'], { netns, input, timeoutMs: RESTORE_TIMEOUT_MS });
+    await place.exec(['iptables-restore', '--noflush', '-w', '5'], { input, timeoutMs: RESTORE_TIMEOUT_MS });
   } catch (err) {
     if (!(err instanceof CommandError)) throw err;
     const where = explainRestoreError(err.stderr, input);

@@ -2,8 +2,8 @@
  * Reading the "dropped by policy" counters of the iptables dataplane: the packet and byte
  * counters of each pod's drop rule, found by its comment in `iptables-save -c`.
  */
+import type { Place } from '../../node/place.ts';
 import type { Direction } from '../../policy/types.ts';
-import { run } from '../../sys/exec.ts';
 import { DROP_COMMENT_PREFIX, isPolicyChain } from './policy.ts';
 import { splitRuleWords } from './save-parse.ts';
 
@@ -35,8 +35,8 @@ export function parsePolicyDrops(saved: string): PolicyDropCounter[] {
   return out;
 }
 
-/** The drop counters of every isolated pod on the node whose namespace is `netns`. */
-export async function readPolicyDrops(netns: string): Promise<PolicyDropCounter[]> {
-  const r = await run(['iptables-save', '-c', '-t', 'filter'], { netns, timeoutMs: 30_000 });
+/** The drop counters of every isolated pod on a node, read in the node's place. */
+export async function readPolicyDrops(place: Place): Promise<PolicyDropCounter[]> {
+  const r = await place.exec(['iptables-save', '-c', '-t', 'filter'], { timeoutMs: 30_000 });
   return parsePolicyDrops(r.stdout);
 }

@@ -5,7 +5,7 @@
  * does, entries towards removed endpoints are deleted after each sync.
  */
 import type { ClusterModel } from '../../k8s/model.ts';
-import { run } from '../../sys/exec.ts';
+import type { Place } from '../../node/place.ts';
 import { type SavedTable, splitRuleWords } from './save-parse.ts';
 
 /** Endpoint addresses a nat table DNATs to (from its KUBE-SEP rules). */
@@ -26,10 +26,10 @@ export function removedEndpoints(before: ReadonlySet<string>, model: ClusterMode
   return [...before].filter((ip) => !now.has(ip)).sort();
 }
 
-/** Deletes a node's conntrack entries whose replies come from these addresses. */
-export async function flushFlowsTo(netns: string, ips: readonly string[]): Promise<void> {
+/** Deletes the conntrack entries of a node's place whose replies come from these addresses. */
+export async function flushFlowsTo(place: Place, ips: readonly string[]): Promise<void> {
   for (const ip of ips) {
     // Exit status 1 means "no entry matched": nothing to do.
-    await run(['conntrack', '-D', '--reply-src', ip], { netns, reject: false, timeoutMs: 10_000 });
+    await place.exec(['conntrack', '-D', '--reply-src', ip], { reject: false, timeoutMs: 10_000 });
   }
 }

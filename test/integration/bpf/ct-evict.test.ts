@@ -2,8 +2,8 @@
  * Conntrack when entries go missing under a live connection (LRU eviction, expiry): the flow is
  * re-created on the same backend, the missing reply entry is put back, and each re-creation is
  * counted; a full map still gives every new flow an entry. Runs the programs with
- * BPF_PROG_TEST_RUN; deleting an entry stands in for the kernel evicting it, which the programs
- * cannot tell apart.
+ * BPF_PROG_TEST_RUN in two lab nodes; deleting an entry stands in for the kernel evicting it,
+ * which the programs cannot tell apart.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { progRun, runBatch, TC_ACT } from '../../../src/dataplane/bpf/bpftool.ts';
@@ -11,7 +11,8 @@ import { encodeCtKey, encodeCtValue } from '../../../src/dataplane/bpf/encoding.
 import { MAP, PROG, REASON_CT_RECREATED } from '../../../src/dataplane/bpf/layout.ts';
 import { mapPin, progPin, readConntrack, readCounters } from '../../../src/dataplane/bpf/maps.ts';
 import { buildPacket, type PacketSpec, parsePacket, TCP_FLAG } from '../../../src/dataplane/bpf/packet.ts';
-import { hostOrder, type LoadedNode, loadNode, removePins, SMALL_SIZES, testTag } from './helpers.ts';
+import { type Lab, startLab } from '../lab.ts';
+import { hostOrder, type LoadedNode, loadNode, SMALL_SIZES } from './helpers.ts';
 
 const A = '172.18.0.2';
 const B = '172.18.0.3';
@@ -21,25 +22,28 @@ const BACKENDS_A = ['10.244.0.20', '10.244.0.21', '10.244.0.22', '10.244.0.23'];
 const BE_B = '10.244.1.30';
 const LO = 1;
 
-const tag = testTag();
+let lab: Lab;
 let a: LoadedNode;
 let b: LoadedNode;
 
 async function runOn(node: LoadedNode, prog: string, spec: PacketSpec) {
-  const r = await progRun(progPin(node.pins, prog), buildPacket(spec));
+  const r = await progRun(node.node, progPin(node.pins, prog), buildPacket(spec));
   return { ...r, out: parsePacket(r.dataOut) };
 }
 
 async function counted(node: LoadedNode, reason: string): Promise<bigint> {
-  return (await readCounters(node.pins))
+  return (await readCounters(node.node, node.pins))
     .filter((r) => r.reason === reason)
     .reduce((s, r) => s + r.packets, 0n);
 }
 
 /** Deletes every conntrack entry naming `port` as a source or destination port (an eviction). */
 async function evict(node: LoadedNode, port: number): Promise<number> {
-  const gone = (await readConntrack(node.pins)).filter((e) => e.key.sport === port || e.key.dport === port);
+  const gone = (await readConntrack(node.node, node.pins)).filter(
+    (e) => e.key.sport === port || e.key.dport === port,
+  );
   await runBatch(
+    node.node,
     gone.map((e) => ({
       op: 'delete' as const,
       pin: mapPin(node.pins, MAP.conntrack),
@@ -50,8 +54,11 @@ async function evict(node: LoadedNode, port: number): Promise<number> {
 }
 
 beforeAll(async () => {
-  a = await loadNode(tag, 'a');
-  b = await loadNode(tag, 'b');
+  lab = await startLab({ nodes: 2, pods: [] });
+  // The packets name the nodes by the lab's own addresses.
+  expect(lab.nodes.map((n) => n.ip)).toEqual([A, B]);
+  a = await loadNode(lab.nodes[0]!);
+  b = await loadNode(lab.nodes[1]!);
   const cfg = { vxIfindex: 77, flags: 0, tcpTimeoutS: 300, udpTimeoutS: 60, affinityTimeoutS: 10800 };
   await a.config({ ...cfg, nodeIp: A });
   await b.config({ ...cfg, nodeIp: B });
@@ -71,7 +78,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await removePins(tag);
+  await lab?.down();
 });
 
 describe('conntrack entries lost under a live connection', () => {
@@ -112,14 +119,20 @@ describe('conntrack entries lost under a live connection', () => {
   it('BPF-CTE-003 a forward entry whose reply entry was evicted puts it back', async () => {
     const sport = 42000;
     const syn = await runOn(a, PROG.hostIngress, { ...flow, sport, tcpFlags: TCP_FLAG.syn });
-    const rev = (await readConntrack(a.pins)).filter((e) => e.key.dport === sport && e.value.type === 'rev');
+    const rev = (await readConntrack(a.node, a.pins)).filter(
+      (e) => e.key.dport === sport && e.value.type === 'rev',
+    );
     expect(rev).toHaveLength(1);
-    await runBatch([{ op: 'delete', pin: mapPin(a.pins, MAP.conntrack), key: encodeCtKey(rev[0]!.key) }]);
+    await runBatch(a.node, [
+      { op: 'delete', pin: mapPin(a.pins, MAP.conntrack), key: encodeCtKey(rev[0]!.key) },
+    ]);
     const before = await counted(a, REASON_CT_RECREATED);
     const ack = await runOn(a, PROG.hostIngress, { ...flow, sport, tcpFlags: TCP_FLAG.ack });
     expect(ack.out.dst).toBe(syn.out.dst);
     expect(await counted(a, REASON_CT_RECREATED)).toBe(before + 1n);
-    const back = (await readConntrack(a.pins)).filter((e) => e.key.dport === sport && e.value.type === 'rev');
+    const back = (await readConntrack(a.node, a.pins)).filter(
+      (e) => e.key.dport === sport && e.value.type === 'rev',
+    );
     expect(back.map((e) => e.value)).toMatchObject([{ natIp: A, natPort: NP }]);
   });
 
@@ -153,13 +166,15 @@ describe('conntrack entries lost under a live connection', () => {
         svcId: 1,
       }),
     }));
-    await runBatch(filler);
-    expect((await readConntrack(a.pins)).length).toBeLessThanOrEqual(max);
+    await runBatch(a.node, filler);
+    expect((await readConntrack(a.node, a.pins)).length).toBeLessThanOrEqual(max);
     const failedBefore = await counted(a, 'failed to create conntrack');
     const syn = await runOn(a, PROG.hostIngress, { ...flow, sport: 44000, tcpFlags: TCP_FLAG.syn });
     expect(syn.retval).toBe(TC_ACT.ok);
     expect(BACKENDS_A).toContain(syn.out.dst);
-    const mine = (await readConntrack(a.pins)).filter((e) => e.key.sport === 44000 || e.key.dport === 44000);
+    const mine = (await readConntrack(a.node, a.pins)).filter(
+      (e) => e.key.sport === 44000 || e.key.dport === 44000,
+    );
     expect(mine).toHaveLength(2);
     expect(await counted(a, 'failed to create conntrack')).toBe(failedBefore);
   });

@@ -1,9 +1,7 @@
 /**
- * Shared set-up for the eBPF integration tests: unique names, a loaded object with typed map
- * writers, throw-away network namespaces.
+ * What the eBPF integration tests share beyond the lab: small map sizes, the object loaded by
+ * hand on a node place with typed map writers, and the test build's record of its last send.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdir, rm } from 'node:fs/promises';
 import { type BatchOp, loadAll, lookupMap, runBatch } from '../../../src/dataplane/bpf/bpftool.ts';
 import { type BpfMapSizes, buildBpf } from '../../../src/dataplane/bpf/build.ts';
 import {
@@ -30,12 +28,8 @@ import {
 } from '../../../src/dataplane/bpf/encoding.ts';
 import { MAP, TEST_MAP } from '../../../src/dataplane/bpf/layout.ts';
 import { mapPin, type NodePins, nodePins } from '../../../src/dataplane/bpf/maps.ts';
-import { run } from '../../../src/sys/exec.ts';
-
-/** A fresh `dpc-t<hex>` tag for this test's namespaces and pins. */
-export function testTag(): string {
-  return `dpc-t${randomBytes(4).toString('hex')}`;
-}
+import { listLinks } from '../../../src/dataplane/bpf/node-kernel.ts';
+import type { NodePlace } from '../../../src/node/place.ts';
 
 /**
  * `DPC_BPF_SOURCE_DIR` runs the tests against another copy of bpf/ (used to check that each
@@ -55,8 +49,10 @@ export const SMALL_SIZES: BpfMapSizes = {
   conntrack: 128,
 };
 
-/** One loaded copy of the object, as one node would have it. */
+/** One copy of the object loaded by hand on a node, with typed writers for its maps. */
 export interface LoadedNode {
+  /** The node it is loaded on: its maps are read and its programs run there. */
+  node: NodePlace;
   pins: NodePins;
   frontend(k: FrontendKey, v: FrontendValue): Promise<void>;
   backend(k: BackendKey, v: BackendValue): Promise<void>;
@@ -69,24 +65,29 @@ export interface LoadedNode {
   tunnelIn(remoteHostOrder: number, vni: number): Promise<void>;
 }
 
-/** Builds (test flavour by default) and loads the object under `/sys/fs/bpf/<tag>/<node>`. */
+/**
+ * Builds (test flavour by default) and loads the object under the node's own pin directory,
+ * with nothing attached: the programs only run through BPF_PROG_TEST_RUN in the node.
+ */
 export async function loadNode(
-  tag: string,
-  node: string,
+  node: NodePlace,
   opts: { test?: boolean; sizes?: BpfMapSizes } = {},
-) {
+): Promise<LoadedNode> {
   const build = await buildBpf({
     sizes: opts.sizes ?? SMALL_SIZES,
     test: opts.test ?? true,
     ...bpfSourceOverride(),
   });
-  const pins = nodePins(`/sys/fs/bpf/${tag}`, node);
-  await mkdir(pins.progDir, { recursive: true });
-  await mkdir(pins.mapDir, { recursive: true });
-  await loadAll(build.objects.dpc!, pins.progDir, pins.mapDir);
+  const object = build.objects.dpc;
+  if (!object) throw new Error(`bpf build produced no dpc.o in ${build.dir}`);
+  const pins = nodePins(node.bpffsDir);
+  await node.fs.mkdir(pins.progDir);
+  await node.fs.mkdir(pins.mapDir);
+  await loadAll(node, object, pins.progDir, pins.mapDir);
   const put = (map: string, key: Uint8Array, value: Uint8Array) =>
-    runBatch([{ op: 'update', pin: mapPin(pins, map), key, value } satisfies BatchOp]);
-  const loaded: LoadedNode = {
+    runBatch(node, [{ op: 'update', pin: mapPin(pins, map), key, value } satisfies BatchOp]);
+  return {
+    node,
     pins,
     frontend: (k, v) => put(MAP.natFrontend, encodeFrontendKey(k), encodeFrontendValue(v)),
     backend: (k, v) => put(MAP.natBackend, encodeBackendKey(k), encodeBackendValue(v)),
@@ -96,7 +97,7 @@ export async function loadNode(
     dsrOptout: (cidr, present = true) =>
       present
         ? put(MAP.dsrOptout, encodeDsrOptoutKey(cidr), encodeU32(1))
-        : runBatch([{ op: 'delete', pin: mapPin(pins, MAP.dsrOptout), key: encodeDsrOptoutKey(cidr) }]),
+        : runBatch(node, [{ op: 'delete', pin: mapPin(pins, MAP.dsrOptout), key: encodeDsrOptoutKey(cidr) }]),
     tunnelIn: (remote, vni) => {
       const v = new Uint8Array(8);
       const d = new DataView(v.buffer);
@@ -105,24 +106,13 @@ export async function loadNode(
       return put(TEST_MAP.tunnelIn, encodeU32(0), v);
     },
   };
-  return loaded;
 }
 
-/** Removes every pin under `/sys/fs/bpf/<tag>`. */
-export async function removePins(tag: string): Promise<void> {
-  await rm(`/sys/fs/bpf/${tag}`, { recursive: true, force: true });
-}
-
-/** Creates a network namespace (name must start with `dpc`). */
-export async function addNetns(name: string): Promise<void> {
-  if (!name.startsWith('dpc')) throw new Error(`test namespace without dpc prefix: ${name}`);
-  await run(['ip', 'netns', 'add', name]);
-  await run(['ip', 'link', 'set', 'lo', 'up'], { netns: name });
-}
-
-/** Deletes a network namespace if it exists. */
-export async function delNetns(name: string): Promise<void> {
-  await run(['ip', 'netns', 'del', name], { reject: false });
+/** The ifindex of an interface of a node (e.g. where its FIB sends traffic for the node network). */
+export async function ifindexOf(node: NodePlace, iface: string): Promise<number> {
+  const link = (await listLinks(node)).find((l) => l.name === iface);
+  if (!link) throw new Error(`no interface ${iface} in ${node.where}`);
+  return link.ifindex;
 }
 
 /** An IPv4 address as the host-order u32 the tunnel key holds. */
@@ -138,13 +128,13 @@ export interface Sent {
   calls: number;
 }
 
-/** Reads (and then clears) the test build's record of its last send. */
-export async function takeSent(pins: NodePins): Promise<Sent> {
-  const pin = mapPin(pins, TEST_MAP.sent);
-  const v = await lookupMap(pin, encodeU32(0));
-  if (!v) throw new Error('no dpc_test_tx entry');
+/** Reads (and then clears) the test build's record of its last send on a node. */
+export async function takeSent(loaded: LoadedNode): Promise<Sent> {
+  const pin = mapPin(loaded.pins, TEST_MAP.sent);
+  const v = await lookupMap(loaded.node, pin, encodeU32(0));
+  if (!v) throw new Error(`no dpc_test_tx entry in ${loaded.node.where}`);
   const d = new DataView(v.buffer, v.byteOffset, v.byteLength);
-  await runBatch([{ op: 'update', pin, key: encodeU32(0), value: new Uint8Array(16) }]);
+  await runBatch(loaded.node, [{ op: 'update', pin, key: encodeU32(0), value: new Uint8Array(16) }]);
   return {
     remoteHostOrder: d.getUint32(0, true),
     vni: d.getUint32(4, true),

@@ -20,10 +20,10 @@ import {
 } from '../../../src/dataplane/bpf/encoding.ts';
 import { CT_FLAG, FIXED_MAP_SIZE, MAP, SIZE } from '../../../src/dataplane/bpf/layout.ts';
 import { mapPin } from '../../../src/dataplane/bpf/maps.ts';
-import { runJson } from '../../../src/sys/exec.ts';
-import { type LoadedNode, loadNode, removePins, testTag } from './helpers.ts';
+import { type Lab, startLab } from '../lab.ts';
+import { type LoadedNode, loadNode } from './helpers.ts';
 
-const tag = testTag();
+let lab: Lab;
 let node: LoadedNode;
 
 /** A network-order address as BTF prints a __be32 on a little-endian host. */
@@ -38,7 +38,7 @@ function be16(port: number): number {
 }
 
 async function formatted(map: string): Promise<{ key: unknown; value: unknown }[]> {
-  const rows = await runJson<{ formatted: { key: unknown; value: unknown } }[]>([
+  const rows = await node.node.execJson<{ formatted: { key: unknown; value: unknown } }[]>([
     'bpftool',
     '-j',
     'map',
@@ -50,21 +50,25 @@ async function formatted(map: string): Promise<{ key: unknown; value: unknown }[
 }
 
 async function put(map: string, key: Uint8Array, value: Uint8Array) {
-  await runBatch([{ op: 'update', pin: mapPin(node.pins, map), key, value }]);
+  await runBatch(node.node, [{ op: 'update', pin: mapPin(node.pins, map), key, value }]);
 }
 
 beforeAll(async () => {
-  node = await loadNode(tag, 'layout', { test: false });
+  lab = await startLab({ nodes: 1, pods: [] });
+  node = await loadNode(lab.nodes[0]!, { test: false });
 });
 
 afterAll(async () => {
-  await removePins(tag);
+  await lab?.down();
 });
 
 describe('encodings match the C structs (via BTF)', () => {
   it('LAYOUT-001 key and value sizes', async () => {
     const expectSize = async (map: string, key: number, value: number) =>
-      expect(await mapInfo(mapPin(node.pins, map))).toMatchObject({ keySize: key, valueSize: value });
+      expect(await mapInfo(node.node, mapPin(node.pins, map))).toMatchObject({
+        keySize: key,
+        valueSize: value,
+      });
     await expectSize(MAP.natFrontend, SIZE.feKey, SIZE.feVal);
     await expectSize(MAP.natBackend, SIZE.beKey, SIZE.beVal);
     await expectSize(MAP.natAffinity, SIZE.affKey, SIZE.affVal);
@@ -74,15 +78,19 @@ describe('encodings match the C structs (via BTF)', () => {
     await expectSize(MAP.config, 4, SIZE.cfg);
     await expectSize(MAP.ctlbReverse, SIZE.ctlbKey, SIZE.ctlbVal);
     await expectSize(MAP.dsrOptout, SIZE.dsrOptoutKey, SIZE.dsrOptoutVal);
-    expect((await mapInfo(mapPin(node.pins, MAP.dsrOptout))).maxEntries).toBe(FIXED_MAP_SIZE.dsrOptout);
+    expect((await mapInfo(node.node, mapPin(node.pins, MAP.dsrOptout))).maxEntries).toBe(
+      FIXED_MAP_SIZE.dsrOptout,
+    );
     await expectSize(MAP.policyEndpoints, SIZE.policyEndpointKey, SIZE.policyEndpointVal);
     await expectSize(MAP.policyRules, SIZE.policyKey, SIZE.policyVal);
     await expectSize(MAP.policyConntrack, SIZE.policyCtKey, SIZE.policyCtVal);
-    expect((await mapInfo(mapPin(node.pins, MAP.policyEndpoints))).maxEntries).toBe(
+    expect((await mapInfo(node.node, mapPin(node.pins, MAP.policyEndpoints))).maxEntries).toBe(
       FIXED_MAP_SIZE.policyEndpoints,
     );
-    expect((await mapInfo(mapPin(node.pins, MAP.policyRules))).maxEntries).toBe(FIXED_MAP_SIZE.policyRules);
-    expect((await mapInfo(mapPin(node.pins, MAP.policyConntrack))).maxEntries).toBe(
+    expect((await mapInfo(node.node, mapPin(node.pins, MAP.policyRules))).maxEntries).toBe(
+      FIXED_MAP_SIZE.policyRules,
+    );
+    expect((await mapInfo(node.node, mapPin(node.pins, MAP.policyConntrack))).maxEntries).toBe(
       FIXED_MAP_SIZE.policyConntrack,
     );
   });

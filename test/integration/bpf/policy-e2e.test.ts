@@ -6,9 +6,8 @@
  */
 import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NetnsCluster } from '../../../src/cluster/netns/cluster.ts';
-import type { PodInfo } from '../../../src/cluster/types.ts';
-import type { BpfDataplane } from '../../../src/dataplane/bpf/index.ts';
+import { startCluster } from '../../../src/cluster/providers.ts';
+import type { BpfDataplane, Cluster, PodInfo } from '../../../src/cluster/types.ts';
 
 const ECHO = resolve(import.meta.dirname, '../../../fixtures/workloads/echo.yaml');
 const LOCAL_NODEPORT = 30082;
@@ -30,11 +29,11 @@ const allowClient = (ip: string) =>
     ingress: [{ from: [{ ipBlock: { cidr: `${ip}/32` } }] }],
   });
 
-let c: NetnsCluster;
+let c: Cluster;
 let bpf: BpfDataplane;
 
 beforeAll(async () => {
-  c = await NetnsCluster.start({ nodes: 2, dataplane: 'bpf' });
+  c = await startCluster('netns', { nodes: 2, dataplane: 'bpf' });
   const dp = c.bpf();
   if (!dp) throw new Error('the cluster did not start the bpf dataplane');
   bpf = dp;

@@ -2,7 +2,8 @@
  * NetworkPolicy in the workload hooks, run with BPF_PROG_TEST_RUN: ingress judged on the veth's
  * egress with the client's address, egress judged on the veth's ingress after service NAT,
  * replies of allowed flows let through statefully, and drops counted as "dropped by policy".
- * test_run runs on the loopback device, so the pod's veth is ifindex 1 here.
+ * test_run runs on the loopback device of the lab node it runs in, so the pod's veth is
+ * ifindex 1 here.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { progRun, runBatch, TC_ACT } from '../../../src/dataplane/bpf/bpftool.ts';
@@ -16,7 +17,8 @@ import {
 import { MAP, PROG } from '../../../src/dataplane/bpf/layout.ts';
 import { mapPin, progPin, readCounters } from '../../../src/dataplane/bpf/maps.ts';
 import { buildPacket, type PacketSpec, parsePacket, TCP_FLAG } from '../../../src/dataplane/bpf/packet.ts';
-import { type LoadedNode, loadNode, removePins, testTag } from './helpers.ts';
+import { type Lab, startLab } from '../lab.ts';
+import { type LoadedNode, loadNode } from './helpers.ts';
 
 const NODE = '172.18.0.2';
 const CLIENT = '172.18.1.10';
@@ -28,16 +30,16 @@ const CIP_OK = '10.96.0.10';
 const CIP_NO = '10.96.0.11';
 const LO = 1;
 
-const tag = testTag();
+let lab: Lab;
 let n: LoadedNode;
 
 async function runOn(prog: string, spec: PacketSpec) {
-  const r = await progRun(progPin(n.pins, prog), buildPacket(spec));
+  const r = await progRun(n.node, progPin(n.pins, prog), buildPacket(spec));
   return { retval: r.retval, out: parsePacket(r.dataOut) };
 }
 
 async function rule(direction: 'ingress' | 'egress', cidr: string, ranges: PolicyPortRange[]) {
-  await runBatch([
+  await runBatch(n.node, [
     {
       op: 'update',
       pin: mapPin(n.pins, MAP.policyRules),
@@ -48,13 +50,14 @@ async function rule(direction: 'ingress' | 'egress', cidr: string, ranges: Polic
 }
 
 async function policyDrops(hook: 'ingress' | 'egress'): Promise<bigint> {
-  return (await readCounters(n.pins))
+  return (await readCounters(n.node, n.pins))
     .filter((c) => c.ifindex === LO && c.hook === hook && c.reason === 'dropped by policy')
     .reduce((s, c) => s + c.packets, 0n);
 }
 
 beforeAll(async () => {
-  n = await loadNode(tag, 'pol');
+  lab = await startLab({ nodes: 1, pods: [] });
+  n = await loadNode(lab.nodes[0]!);
   await n.config({
     nodeIp: NODE,
     vxIfindex: 0,
@@ -71,7 +74,7 @@ beforeAll(async () => {
   // The pod is isolated both ways: ingress admits CLIENT on TCP 8080, egress admits BE_OK on TCP 8080.
   await rule('ingress', `${CLIENT}/32`, [{ protocol: 'TCP', lo: 8080, hi: 8080 }]);
   await rule('egress', `${BE_OK}/32`, [{ protocol: 'TCP', lo: 8080, hi: 8080 }]);
-  await runBatch([
+  await runBatch(n.node, [
     {
       op: 'update',
       pin: mapPin(n.pins, MAP.policyEndpoints),
@@ -82,7 +85,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await removePins(tag);
+  await lab?.down();
 });
 
 describe('ingress policy on the veth egress', () => {

@@ -2,24 +2,17 @@
  * The programs themselves, run with BPF_PROG_TEST_RUN on crafted frames: service NAT, reverse
  * NAT, conntrack, the no-endpoint and eTP Local paths, and both ends of the NodePort tunnel.
  * Uses the test build (-DDPC_TEST): its vx hook reads the "received" tunnel key from a map and
- * every send records its tunnel key / redirect target, which test_run cannot show.
+ * every send records its tunnel key / redirect target, which test_run cannot show. Each object
+ * is loaded on a lab node and run there, so the paths that forward with a FIB lookup see that
+ * node's FIB, which knows the clients on the node network.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { progRun, TC_ACT } from '../../../src/dataplane/bpf/bpftool.ts';
 import { CFG_FLAG, CT_FLAG, FE_FLAG, PROG, VNI_RETURN } from '../../../src/dataplane/bpf/layout.ts';
 import { type CounterRow, progPin, readConntrack, readCounters } from '../../../src/dataplane/bpf/maps.ts';
 import { buildPacket, type PacketSpec, parsePacket, TCP_FLAG } from '../../../src/dataplane/bpf/packet.ts';
-import { run } from '../../../src/sys/exec.ts';
-import {
-  addNetns,
-  delNetns,
-  hostOrder,
-  type LoadedNode,
-  loadNode,
-  removePins,
-  takeSent,
-  testTag,
-} from './helpers.ts';
+import { type Lab, startLab } from '../lab.ts';
+import { hostOrder, ifindexOf, type LoadedNode, loadNode, takeSent } from './helpers.ts';
 
 const A = '172.18.0.2';
 const B = '172.18.0.3';
@@ -35,19 +28,20 @@ const LO = 1;
 const VX_A = 77;
 const VX_B = 78;
 
-const tag = testTag();
-const fibNs = `${tag}-fib`;
+let lab: Lab;
 let a: LoadedNode;
 let b: LoadedNode;
-let fibEth0 = 0;
+/** The interfaces A's and B's FIBs send the node network (and so the clients) out of. */
+let ethA = 0;
+let ethB = 0;
 
 function cfg(nodeIp: string, vx: number, flags = 0) {
   return { nodeIp, vxIfindex: vx, flags, tcpTimeoutS: 300, udpTimeoutS: 60, affinityTimeoutS: 10800 };
 }
 
-async function runOn(node: LoadedNode, prog: string, spec: PacketSpec, netns?: string) {
+async function runOn(node: LoadedNode, prog: string, spec: PacketSpec) {
   const input = buildPacket(spec);
-  const r = await progRun(progPin(node.pins, prog), input, netns ? { netns } : {});
+  const r = await progRun(node.node, progPin(node.pins, prog), input);
   return { ...r, input, out: parsePacket(r.dataOut) };
 }
 
@@ -56,8 +50,11 @@ function counter(rows: CounterRow[], reason: string, hook = 'ingress'): bigint {
 }
 
 beforeAll(async () => {
-  a = await loadNode(tag, 'a');
-  b = await loadNode(tag, 'b');
+  lab = await startLab({ nodes: 2, pods: [] });
+  // The packets name the nodes by the lab's own addresses.
+  expect(lab.nodes.map((n) => n.ip)).toEqual([A, B]);
+  a = await loadNode(lab.nodes[0]!);
+  b = await loadNode(lab.nodes[1]!);
   await a.config(cfg(A, VX_A));
   await b.config(cfg(B, VX_B));
   await a.route({ cidr: `${POD}/32` }, { type: 'localWorkload', ifindex: LO, nodeIp: A });
@@ -68,22 +65,12 @@ beforeAll(async () => {
   await b.route({ cidr: `${A}/32` }, { type: 'remoteHost', ifindex: 0, nodeIp: A });
   await b.route({ cidr: `${B}/32` }, { type: 'localHost', ifindex: 0, nodeIp: B });
 
-  // A namespace whose FIB knows the client, for the paths that forward with a FIB lookup.
-  await addNetns(fibNs);
-  await run(['ip', 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'peer0'], { netns: fibNs });
-  await run(['ip', 'link', 'set', 'peer0', 'up'], { netns: fibNs });
-  await run(['ip', 'addr', 'add', `${A}/16`, 'dev', 'eth0'], { netns: fibNs });
-  await run(['ip', 'link', 'set', 'eth0', 'up'], { netns: fibNs });
-  await run(['sysctl', '-qw', 'net.ipv4.ip_forward=1'], { netns: fibNs });
-  const links = JSON.parse((await run(['ip', '-j', 'link', 'show', 'eth0'], { netns: fibNs })).stdout) as {
-    ifindex: number;
-  }[];
-  fibEth0 = links[0]!.ifindex;
+  ethA = await ifindexOf(a.node, a.node.iface);
+  ethB = await ifindexOf(b.node, b.node.iface);
 });
 
 afterAll(async () => {
-  await removePins(tag);
-  await delNetns(fibNs);
+  await lab?.down();
 });
 
 describe('ClusterIP on the workload hooks', () => {
@@ -108,7 +95,7 @@ describe('ClusterIP on the workload hooks', () => {
     expect(r.out.ipChecksumOk).toBe(true);
     expect(r.out.l4ChecksumOk).toBe(true);
     expect(new TextDecoder().decode(r.out.payload)).toBe('hello');
-    const ct = await readConntrack(a.pins);
+    const ct = await readConntrack(a.node, a.pins);
     const fwd = ct.find((e) => e.key.saddr === POD && e.key.sport === 40000 && e.key.daddr === CIP);
     const rev = ct.find((e) => e.key.saddr === BE_B && e.key.daddr === POD && e.key.dport === 40000);
     expect(fwd?.value).toMatchObject({ type: 'fwd', natIp: BE_B, natPort: 8080, flags: 0 });
@@ -276,7 +263,7 @@ describe('ClusterIP on the workload hooks', () => {
       );
     }
     expect(picked).toEqual(new Set(['10.244.1.70']));
-    const ct = await readConntrack(a.pins);
+    const ct = await readConntrack(a.node, a.pins);
     const entries = ct.filter((e) => e.key.sport >= 48000 && e.key.sport < 48016 && e.value.type === 'fwd');
     expect(entries).toHaveLength(16);
     // Each conntrack entry names the ordinal actually used, so that it stays valid.
@@ -298,7 +285,7 @@ describe('ClusterIP on the workload hooks', () => {
 
   it('BPF-SVC-002 eTP Local without a local endpoint drops and counts it', async () => {
     await a.frontend({ addr: CIP, port: 84, proto: 'TCP' }, { svcId: 6, count: 0, flags: FE_FLAG.local });
-    const before = counter(await readCounters(a.pins), 'dropped: no local endpoint');
+    const before = counter(await readCounters(a.node, a.pins), 'dropped: no local endpoint');
     const r = await runOn(a, PROG.workloadIngress, {
       src: POD,
       dst: CIP,
@@ -307,11 +294,11 @@ describe('ClusterIP on the workload hooks', () => {
       dport: 84,
     });
     expect(r.retval).toBe(TC_ACT.shot);
-    expect(counter(await readCounters(a.pins), 'dropped: no local endpoint')).toBe(before + 1n);
+    expect(counter(await readCounters(a.node, a.pins), 'dropped: no local endpoint')).toBe(before + 1n);
   });
 
   it('BPF-RT-001 a workload sending from an address not routed to it is dropped as unknown route', async () => {
-    const before = counter(await readCounters(a.pins), 'packets with unknown route');
+    const before = counter(await readCounters(a.node, a.pins), 'packets with unknown route');
     const r = await runOn(a, PROG.workloadIngress, {
       src: '10.244.0.99',
       dst: CIP,
@@ -320,7 +307,7 @@ describe('ClusterIP on the workload hooks', () => {
       dport: 80,
     });
     expect(r.retval).toBe(TC_ACT.shot);
-    expect(counter(await readCounters(a.pins), 'packets with unknown route')).toBe(before + 1n);
+    expect(counter(await readCounters(a.node, a.pins), 'packets with unknown route')).toBe(before + 1n);
   });
 
   it('BPF-AFF-001 sessionAffinity ClientIP sends every flow of a client to one backend', async () => {
@@ -348,8 +335,8 @@ describe('NodePort in Tunnel mode', () => {
       await n.frontend({ addr: '0.0.0.0', port: NP, proto: 'TCP' }, { svcId: 10, count: 1, flags: 0 });
       await n.backend({ svcId: 10, ordinal: 0 }, { addr: BE_B, port: 8080, nodeIp: B });
     }
-    await takeSent(a.pins);
-    await takeSent(b.pins);
+    await takeSent(a);
+    await takeSent(b);
   });
 
   it('BPF-TUN-001 frontend node: a NodePort hit for a remote backend goes to its node in the tunnel', async () => {
@@ -357,13 +344,13 @@ describe('NodePort in Tunnel mode', () => {
     expect(r.retval).toBe(TC_ACT.redirect);
     // The original packet travels: the backend node does the NAT.
     expect(Buffer.from(r.dataOut).equals(Buffer.from(r.input))).toBe(true);
-    expect(await takeSent(a.pins)).toEqual({
+    expect(await takeSent(a)).toEqual({
       remoteHostOrder: hostOrder(B),
       vni: 0,
       ifindex: VX_A,
       calls: 1,
     });
-    const ct = await readConntrack(a.pins);
+    const ct = await readConntrack(a.node, a.pins);
     const fwd = ct.find((e) => e.key.saddr === CLIENT && e.key.sport === 50000);
     expect(fwd?.value).toMatchObject({
       type: 'fwd',
@@ -379,7 +366,7 @@ describe('NodePort in Tunnel mode', () => {
     try {
       const r = await runOn(a, PROG.hostIngress, { ...flow, tcpFlags: TCP_FLAG.ack });
       expect(r.retval).toBe(TC_ACT.redirect);
-      expect(await takeSent(a.pins)).toMatchObject({ remoteHostOrder: hostOrder(B), vni: 0 });
+      expect(await takeSent(a)).toMatchObject({ remoteHostOrder: hostOrder(B), vni: 0 });
     } finally {
       await a.frontend({ addr: '0.0.0.0', port: NP, proto: 'TCP' }, { svcId: 10, count: 1, flags: 0 });
     }
@@ -397,8 +384,8 @@ describe('NodePort in Tunnel mode', () => {
     expect(r.retval).toBe(TC_ACT.redirect);
     expect(r.out).toMatchObject({ src: CLIENT, sport: 50000, dst: BE_B, dport: 8080 });
     expect(r.out.ipChecksumOk && r.out.l4ChecksumOk).toBe(true);
-    expect(await takeSent(b.pins)).toMatchObject({ ifindex: LO });
-    const ct = await readConntrack(b.pins);
+    expect(await takeSent(b)).toMatchObject({ ifindex: LO });
+    const ct = await readConntrack(b.node, b.pins);
     const rev = ct.find((e) => e.key.saddr === BE_B && e.key.daddr === CLIENT);
     expect(rev?.value).toMatchObject({
       type: 'rev',
@@ -414,7 +401,7 @@ describe('NodePort in Tunnel mode', () => {
     expect(r.retval).toBe(TC_ACT.redirect);
     expect(r.out).toMatchObject({ src: A, sport: NP, dst: CLIENT, dport: 50000 });
     expect(r.out.ipChecksumOk && r.out.l4ChecksumOk).toBe(true);
-    expect(await takeSent(b.pins)).toMatchObject({
+    expect(await takeSent(b)).toMatchObject({
       remoteHostOrder: hostOrder(A),
       vni: VNI_RETURN,
       ifindex: VX_B,
@@ -423,28 +410,28 @@ describe('NodePort in Tunnel mode', () => {
 
   it('BPF-TUN-006 frontend node: a returning reply of a known flow is forwarded to the client', async () => {
     await a.tunnelIn(hostOrder(B), VNI_RETURN);
-    const r = await runOn(a, PROG.vxlanIngress, { ...reply, src: A, sport: NP }, fibNs);
+    const r = await runOn(a, PROG.vxlanIngress, { ...reply, src: A, sport: NP });
     expect(r.retval).toBe(TC_ACT.redirect);
     expect(Buffer.from(r.dataOut).equals(Buffer.from(r.input))).toBe(true);
-    expect(await takeSent(a.pins)).toMatchObject({ ifindex: fibEth0 });
+    expect(await takeSent(a)).toMatchObject({ ifindex: ethA });
   });
 
   it('BPF-TUN-007 frontend node: a "reply" of no flow of ours is dropped as a tunnel error', async () => {
     await a.tunnelIn(hostOrder(B), VNI_RETURN);
-    const before = counter(await readCounters(a.pins), 'dropped: tunnel error');
-    const r = await runOn(a, PROG.vxlanIngress, { ...reply, src: A, sport: NP, dport: 50099 }, fibNs);
+    const before = counter(await readCounters(a.node, a.pins), 'dropped: tunnel error');
+    const r = await runOn(a, PROG.vxlanIngress, { ...reply, src: A, sport: NP, dport: 50099 });
     expect(r.retval).toBe(TC_ACT.shot);
-    expect(counter(await readCounters(a.pins), 'dropped: tunnel error')).toBe(before + 1n);
+    expect(counter(await readCounters(a.node, a.pins), 'dropped: tunnel error')).toBe(before + 1n);
   });
 
   it('BPF-TUN-008 backend node: an ordinal that is not a local backend is dropped', async () => {
     await b.frontend({ addr: '0.0.0.0', port: NP + 1, proto: 'TCP' }, { svcId: 12, count: 1, flags: 0 });
     await b.backend({ svcId: 12, ordinal: 0 }, { addr: BE_A, port: 8080, nodeIp: A });
     await b.tunnelIn(hostOrder(A), 0);
-    const before = counter(await readCounters(b.pins), 'dropped: no backend');
+    const before = counter(await readCounters(b.node, b.pins), 'dropped: no backend');
     const r = await runOn(b, PROG.vxlanIngress, { ...flow, dport: NP + 1, sport: 50002 });
     expect(r.retval).toBe(TC_ACT.shot);
-    expect(counter(await readCounters(b.pins), 'dropped: no backend')).toBe(before + 1n);
+    expect(counter(await readCounters(b.node, b.pins), 'dropped: no backend')).toBe(before + 1n);
   });
 
   it('BPF-TUN-009 a NodePort hit for a backend on the same node is DNATed in place; the reply is restored on egress', async () => {
@@ -465,11 +452,11 @@ describe('NodePort in Tunnel mode', () => {
     try {
       await b.tunnelIn(hostOrder(A), 0);
       await runOn(b, PROG.vxlanIngress, { ...flow, sport: 52000 });
-      await takeSent(b.pins);
-      const r = await runOn(b, PROG.workloadIngress, { ...reply, dport: 52000 }, fibNs);
+      await takeSent(b);
+      const r = await runOn(b, PROG.workloadIngress, { ...reply, dport: 52000 });
       expect(r.retval).toBe(TC_ACT.redirect);
       expect(r.out).toMatchObject({ src: A, sport: NP, dst: CLIENT });
-      expect(await takeSent(b.pins)).toMatchObject({ vni: 0, ifindex: fibEth0 });
+      expect(await takeSent(b)).toMatchObject({ vni: 0, ifindex: ethB });
     } finally {
       await b.config(cfg(B, VX_B));
     }
@@ -483,23 +470,23 @@ describe('NodePort in Tunnel mode', () => {
       // One flow per client, each arriving from A in the tunnel.
       await runOn(b, PROG.vxlanIngress, { ...flow, src: CLIENT, sport: 53000 });
       await runOn(b, PROG.vxlanIngress, { ...flow, src: CLIENT2, sport: 53001 });
-      await takeSent(b.pins);
+      await takeSent(b);
 
-      const optedOut = await runOn(b, PROG.workloadIngress, { ...reply, dst: CLIENT, dport: 53000 }, fibNs);
+      const optedOut = await runOn(b, PROG.workloadIngress, { ...reply, dst: CLIENT, dport: 53000 });
       expect(optedOut.retval).toBe(TC_ACT.redirect);
       expect(optedOut.out).toMatchObject({ src: A, sport: NP, dst: CLIENT, dport: 53000 });
       expect(optedOut.out.ipChecksumOk && optedOut.out.l4ChecksumOk).toBe(true);
-      expect(await takeSent(b.pins)).toEqual({
+      expect(await takeSent(b)).toEqual({
         remoteHostOrder: hostOrder(A),
         vni: VNI_RETURN,
         ifindex: VX_B,
         calls: 1,
       });
 
-      const direct = await runOn(b, PROG.workloadIngress, { ...reply, dst: CLIENT2, dport: 53001 }, fibNs);
+      const direct = await runOn(b, PROG.workloadIngress, { ...reply, dst: CLIENT2, dport: 53001 });
       expect(direct.retval).toBe(TC_ACT.redirect);
       expect(direct.out).toMatchObject({ src: A, sport: NP, dst: CLIENT2, dport: 53001 });
-      expect(await takeSent(b.pins)).toEqual({ remoteHostOrder: 0, vni: 0, ifindex: fibEth0, calls: 1 });
+      expect(await takeSent(b)).toEqual({ remoteHostOrder: 0, vni: 0, ifindex: ethB, calls: 1 });
     } finally {
       await b.dsrOptout('172.18.1.0/24', false);
       await b.config(cfg(B, VX_B));
@@ -512,27 +499,27 @@ describe('NodePort in Tunnel mode', () => {
       await b.tunnelIn(hostOrder(A), 0);
       await runOn(b, PROG.vxlanIngress, { ...flow, src: CLIENT, sport: 53100 });
       await runOn(b, PROG.vxlanIngress, { ...flow, src: '172.18.1.11', sport: 53101 });
-      await takeSent(b.pins);
+      await takeSent(b);
       const replyTo = (dst: string, dport: number) =>
-        runOn(b, PROG.workloadIngress, { ...reply, dst, dport }, fibNs);
+        runOn(b, PROG.workloadIngress, { ...reply, dst, dport });
 
       // Tunnel mode: the list changes nothing, every reply goes back through A.
       await replyTo(CLIENT, 53100);
-      expect(await takeSent(b.pins)).toMatchObject({ vni: VNI_RETURN, ifindex: VX_B });
+      expect(await takeSent(b)).toMatchObject({ vni: VNI_RETURN, ifindex: VX_B });
       await replyTo('172.18.1.11', 53101);
-      expect(await takeSent(b.pins)).toMatchObject({ vni: VNI_RETURN, ifindex: VX_B });
+      expect(await takeSent(b)).toMatchObject({ vni: VNI_RETURN, ifindex: VX_B });
 
       // DSR mode: a /32 opts out that one address, its neighbour keeps DSR.
       await b.config(cfg(B, VX_B, CFG_FLAG.dsr));
       await replyTo(CLIENT, 53100);
-      expect(await takeSent(b.pins)).toMatchObject({ vni: VNI_RETURN, ifindex: VX_B });
+      expect(await takeSent(b)).toMatchObject({ vni: VNI_RETURN, ifindex: VX_B });
       await replyTo('172.18.1.11', 53101);
-      expect(await takeSent(b.pins)).toMatchObject({ vni: 0, ifindex: fibEth0 });
+      expect(await takeSent(b)).toMatchObject({ vni: 0, ifindex: ethB });
 
       // Removing the entry switches a live flow to DSR on its next reply.
       await b.dsrOptout(`${CLIENT}/32`, false);
       await replyTo(CLIENT, 53100);
-      expect(await takeSent(b.pins)).toMatchObject({ vni: 0, ifindex: fibEth0 });
+      expect(await takeSent(b)).toMatchObject({ vni: 0, ifindex: ethB });
     } finally {
       await b.dsrOptout(`${CLIENT}/32`, false).catch(() => undefined);
       await b.config(cfg(B, VX_B));

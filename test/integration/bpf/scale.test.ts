@@ -4,17 +4,12 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type BpfDataplane, createBpfDataplane } from '../../../src/dataplane/bpf/index.ts';
-import {
-  type DataplaneContext,
-  DEFAULT_FELIX_SETTINGS,
-  type FelixSettings,
-} from '../../../src/dataplane/types.ts';
+import type { DataplaneContext } from '../../../src/dataplane/types.ts';
+import { DEFAULT_FELIX_SETTINGS, type FelixSettings } from '../../../src/k8s/felix-settings.ts';
 import type { ClusterModel, ServiceState } from '../../../src/k8s/model.ts';
-import { testTag } from './helpers.ts';
-import { buildTopology, destroyTopology, type MiniTopology } from './topology.ts';
+import { type Lab, startLab } from '../lab.ts';
 
-const tag = testTag();
-let topo: MiniTopology;
+let lab: Lab;
 
 function bigModel(count: number, endpointsPer = 2): ClusterModel {
   const services: ServiceState[] = [];
@@ -41,7 +36,7 @@ function bigModel(count: number, endpointsPer = 2): ClusterModel {
           port: 8080,
           endpoints: Array.from({ length: endpointsPer }, (_, k) => ({
             ip: `10.244.${k % 2}.${(i % 250) + 1}`,
-            nodeName: topo.nodes[k % 2]!.name,
+            nodeName: lab.nodes[k % 2]!.name,
             podName: `${name}-${k}`,
             ready: true,
           })),
@@ -50,7 +45,7 @@ function bigModel(count: number, endpointsPer = 2): ClusterModel {
     });
   }
   return {
-    nodes: topo.nodes.map((n) => ({ name: n.name, index: n.index, ip: n.ip, podCidr: n.podCidr })),
+    nodes: lab.nodes.map((n) => ({ name: n.name, index: n.index, ip: n.ip, podCidr: n.podCidr })),
     pods: [],
     services,
     endpoints,
@@ -68,11 +63,9 @@ async function withDataplane<T>(
   logged = [];
   const dp = createBpfDataplane();
   const ctx: DataplaneContext = {
-    runId: tag.slice(4),
-    nodes: topo.nodes,
+    runId: lab.runId,
+    nodes: lab.nodes,
     settings: { ...DEFAULT_FELIX_SETTINGS, bpfMapSizeConntrack: 4096, ...settings },
-    bpffsDir: `/sys/fs/bpf/${tag}`,
-    cgroupDir: `/sys/fs/cgroup/unified/${tag}`,
     log: (l) => logged.push(l),
   };
   await dp.install(ctx);
@@ -84,11 +77,12 @@ async function withDataplane<T>(
 }
 
 beforeAll(async () => {
-  topo = await buildTopology(tag, 2);
+  // Services only: the endpoints name pods on the nodes, none of which has to exist.
+  lab = await startLab({ nodes: 2, pods: [] });
 });
 
 afterAll(async () => {
-  if (topo) await destroyTopology(topo);
+  await lab?.down();
 });
 
 describe('control plane at scale', () => {
@@ -100,7 +94,7 @@ describe('control plane at scale', () => {
       expect(first.errors).toEqual([]);
       expect(first.services).toBe(10_000);
       expect(first.durationMs).toBeLessThan(30_000);
-      const n0 = topo.nodes[0]!.name;
+      const n0 = lab.nodes[0]!.name;
       expect((await dp.frontends(n0)).length).toBe(10_000);
       expect((await dp.backends(n0)).length).toBe(20_000);
 
@@ -127,7 +121,7 @@ describe('control plane at scale', () => {
       expect(r.errors[0]).toMatch(
         /^scale\/svc-00008: does not fit in dpc_nat_fe on node .* \(8 entries max\)/,
       );
-      const n0 = topo.nodes[0]!.name;
+      const n0 = lab.nodes[0]!.name;
       const fe = await dp.frontends(n0);
       const be = await dp.backends(n0);
       expect(fe).toHaveLength(8);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { kindAvailability } from '../../../src/cluster/kind/availability.ts';
 import { createKindCluster, deleteKindCluster } from '../../../src/cluster/kind/lifecycle.ts';
-import { newRunId } from '../../../src/cluster/netns/address-plan.ts';
+import { newRunId } from '../../../src/cluster/run-id.ts';
 
 describe('kind provider', () => {
   it('creates a 3-node kind cluster from kind/dpc-3node.yaml and deletes it', async (ctx) => {

@@ -3,7 +3,7 @@
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { listNetns } from '../../../src/cluster/netns/ip.ts';
-import { stateDir } from '../../../src/cluster/netns/state.ts';
+import { stateDir } from '../../../src/cluster/state.ts';
 
 /** Everything of the run still on the machine, as readable strings (empty when clean). */
 export async function leftoversOf(runId: string): Promise<string[]> {

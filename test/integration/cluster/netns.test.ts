@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NetnsCluster } from '../../../src/cluster/netns/cluster.ts';
-import type { PodInfo } from '../../../src/cluster/types.ts';
+import { attachCluster, startCluster } from '../../../src/cluster/providers.ts';
+import type { Cluster, PodInfo } from '../../../src/cluster/types.ts';
 import { leftoversOf } from './leftovers.ts';
 
 const ECHO = new URL('../../../fixtures/workloads/echo.yaml', import.meta.url).pathname;
@@ -17,10 +17,10 @@ spec:
     spec: {containers: [{name: c, image: nginx:1.21}]}
 `;
 
-let c: NetnsCluster;
+let c: Cluster;
 
 beforeAll(async () => {
-  c = await NetnsCluster.start({ nodes: 3, dataplane: 'iptables' });
+  c = await startCluster('netns', { nodes: 3, dataplane: 'iptables' });
   await c.apply(ECHO);
   await c.apply(PAIR);
 });
@@ -142,7 +142,7 @@ spec: {type: NodePort, selector: {app: echo}, ports: [{port: 80, nodePort: 30081
   });
 
   it('two handles on one run take turns: each sees what the other applied', async () => {
-    const other = await NetnsCluster.attach(c.runId);
+    const other = await attachCluster(c.runId);
     await other.apply(PAIR.replace('replicas: 3', 'replicas: 2').replace(/pair/g, 'other'));
     await c.apply(PAIR.replace('replicas: 3', 'replicas: 1').replace(/pair/g, 'third'));
     const apps = c.topology().pods.map((p) => p.labels.app);
@@ -154,7 +154,7 @@ spec: {type: NodePort, selector: {app: echo}, ports: [{port: 80, nodePort: 30081
   });
 
   it('a second process attaches to the same run and sees the same cluster', async () => {
-    const other = await NetnsCluster.attach(c.runId);
+    const other = await attachCluster(c.runId);
     expect(other.topology().pods.length).toBe(c.topology().pods.length);
     const r = await other.probe('client', {
       kind: 'http',

@@ -1,9 +1,9 @@
 import { mkdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { newRunId } from '../../../src/cluster/netns/address-plan.ts';
-import { NetnsCluster } from '../../../src/cluster/netns/cluster.ts';
 import { createNetns, listNetns } from '../../../src/cluster/netns/ip.ts';
-import { reap } from '../../../src/cluster/netns/reaper.ts';
+import { reapRuns, startCluster } from '../../../src/cluster/providers.ts';
+import { newRunId } from '../../../src/cluster/run-id.ts';
+import { stateDir } from '../../../src/cluster/state.ts';
 import { start } from '../../../src/sys/exec.ts';
 import { leftoversOf } from './leftovers.ts';
 
@@ -13,7 +13,7 @@ describe('teardown', () => {
   it('`await using` removes everything the run made', async () => {
     let runId = '';
     {
-      await using c = await NetnsCluster.start({ nodes: 2, dataplane: 'iptables' });
+      await using c = await startCluster('netns', { nodes: 2, dataplane: 'iptables' });
       runId = c.runId;
       await c.apply(new URL('../../../fixtures/workloads/echo.yaml', import.meta.url).pathname);
       expect((await leftoversOf(runId)).length).toBeGreaterThan(5);
@@ -25,7 +25,7 @@ describe('teardown', () => {
     const runId = newRunId();
     // A namespace the run will want already exists: the bring-up fails at its first step.
     await createNetns([`dpc-${runId}-worker`]);
-    await expect(NetnsCluster.start({ runId, nodes: 2, dataplane: 'iptables' })).rejects.toThrow(
+    await expect(startCluster('netns', { runId, nodes: 2, dataplane: 'iptables' })).rejects.toThrow(
       /create network namespaces/,
     );
     expect(await leftoversOf(runId)).toEqual([]);
@@ -33,8 +33,8 @@ describe('teardown', () => {
 
   it('Ctrl-C during a run tears the cluster down', async () => {
     const script = `
-      import { NetnsCluster } from ${JSON.stringify(new URL('../../../src/cluster/netns/cluster.ts', import.meta.url).pathname)};
-      const c = await NetnsCluster.start({ nodes: 2, dataplane: 'iptables' });
+      import { startCluster } from ${JSON.stringify(new URL('../../../src/cluster/providers.ts', import.meta.url).pathname)};
+      const c = await startCluster('netns', { nodes: 2, dataplane: 'iptables' });
       console.log('UP ' + c.runId);
       setInterval(() => {}, 1000);
     `;
@@ -55,8 +55,15 @@ describe('teardown', () => {
     await createNetns([`dpc-${runId}-fabric`, `dpc-${runId}-worker`]);
     mkdirSync(`/sys/fs/bpf/dpc-${runId}/node`, { recursive: true });
     mkdirSync(`/sys/fs/cgroup/unified/dpc-${runId}/dpc-worker`, { recursive: true });
-    const report = await reap(runId);
-    expect(report.netns.sort()).toEqual([`dpc-${runId}-fabric`, `dpc-${runId}-worker`]);
+    mkdirSync(`${stateDir(runId)}/agents`, { recursive: true });
+    const report = await reapRuns(runId);
+    expect(report.runs).toEqual([runId]);
+    expect(report.removed).toEqual([
+      '2 network namespaces',
+      '1 bpffs directory',
+      '1 cgroup',
+      '1 state directory',
+    ]);
     expect(await leftoversOf(runId)).toEqual([]);
     expect((await listNetns()).some((n) => n.includes(runId))).toBe(false);
   });

@@ -1,28 +1,26 @@
 /**
- * 10,000 Services on one node namespace: the batch restore must finish in seconds, not the
+ * 10,000 Services on one node: the batch restore must finish in seconds, not the
  * minutes iptables-nft takes when it is driven rule by rule or left to its slow --noflush path.
  */
-import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { NodeInfo } from '../../../src/cluster/types.ts';
 import { servicePortChains } from '../../../src/dataplane/iptables/chain-names.ts';
 import {
   createIptablesDataplane,
   type IptablesDataplane,
   listKubeChains,
 } from '../../../src/dataplane/iptables/index.ts';
-import { DEFAULT_FELIX_SETTINGS } from '../../../src/dataplane/types.ts';
+import { DEFAULT_FELIX_SETTINGS } from '../../../src/k8s/felix-settings.ts';
 import type { ClusterModel } from '../../../src/k8s/model.ts';
-import { run } from '../../../src/sys/exec.ts';
+import type { NodePlace } from '../../../src/node/place.ts';
+import { type Lab, startLab } from '../lab.ts';
 
 const SERVICES = 10_000;
 // Seconds on an idle 2-core VM; the bound leaves room for a machine busy with other tests.
 const BOUND_MS = 45_000;
 
-function bigModel(node: string, endpointOffset = 0): ClusterModel {
+function bigModel(node: NodePlace, endpointOffset = 0): ClusterModel {
   const m: ClusterModel = {
-    nodes: [{ name: node, index: 0, ip: '172.18.0.2', podCidr: '10.244.0.0/24' }],
+    nodes: [{ name: node.name, index: node.index, ip: node.ip, podCidr: node.podCidr }],
     pods: [],
     services: [],
     endpoints: [],
@@ -50,7 +48,7 @@ function bigModel(node: string, endpointOffset = 0): ClusterModel {
           protocol: 'TCP',
           port: 8080 + (i === 0 ? endpointOffset : 0),
           endpoints: [
-            { ip: `10.244.${lo}`, nodeName: node, podName: `a${i}`, ready: true },
+            { ip: `10.244.${lo}`, nodeName: node.name, podName: `a${i}`, ready: true },
             { ip: `10.245.${lo}`, nodeName: 'elsewhere', podName: `b${i}`, ready: true },
           ],
         },
@@ -61,27 +59,18 @@ function bigModel(node: string, endpointOffset = 0): ClusterModel {
 }
 
 describe(`iptables dataplane with ${SERVICES} Services`, () => {
-  const netns = `dpc-t${randomBytes(3).toString('hex')}-scale`;
-  const node: NodeInfo = {
-    name: `${netns}-node`,
-    index: 0,
-    ip: '172.18.0.2',
-    podCidr: '10.244.0.0/24',
-    netns,
-    iface: 'eth0',
-  };
+  let lab: Lab | undefined;
   let dp: IptablesDataplane | undefined;
   const timings: Record<string, number> = {};
+  const node = (): NodePlace => (lab as Lab).nodes[0]!;
 
   beforeAll(async () => {
-    await run(['ip', 'netns', 'add', netns]);
+    lab = await startLab({ nodes: 1, clients: 1, pods: [] });
     dp = createIptablesDataplane();
     await dp.install({
-      runId: netns,
-      nodes: [node],
+      runId: lab.runId,
+      nodes: lab.nodes,
       settings: { ...DEFAULT_FELIX_SETTINGS, bpfEnabled: false },
-      bpffsDir: `/sys/fs/bpf/${netns}`,
-      cgroupDir: `/sys/fs/cgroup/unified/${netns}`,
       log: () => {},
     });
   });
@@ -91,17 +80,17 @@ describe(`iptables dataplane with ${SERVICES} Services`, () => {
     try {
       await dp?.uninstall();
     } finally {
-      if (existsSync(`/run/netns/${netns}`)) await run(['ip', 'netns', 'del', netns]);
+      await lab?.down();
     }
   });
 
   it('programs them in one batch within the bound', { timeout: 4 * BOUND_MS }, async () => {
-    const report = await (dp as IptablesDataplane).sync(bigModel(node.name));
+    const report = await (dp as IptablesDataplane).sync(bigModel(node()));
     timings.first = Math.round(report.durationMs);
     expect(report.errors).toEqual([]);
     expect(report.services).toBe(SERVICES);
     expect(report.durationMs).toBeLessThan(BOUND_MS);
-    const chains = await listKubeChains(netns);
+    const chains = await listKubeChains(node());
     const nat = chains.filter((c) => c.table === 'nat').map((c) => c.chain);
     // 4 fixed chains, then per Service one SVC, one EXT and two SEP chains.
     expect(nat.length).toBe(4 + SERVICES * 4);
@@ -109,10 +98,10 @@ describe(`iptables dataplane with ${SERVICES} Services`, () => {
   });
 
   it('re-syncs a one-endpoint change within the bound', { timeout: 4 * BOUND_MS }, async () => {
-    const report = await (dp as IptablesDataplane).sync(bigModel(node.name, 1));
+    const report = await (dp as IptablesDataplane).sync(bigModel(node(), 1));
     timings.change = Math.round(report.durationMs);
     expect(report.durationMs).toBeLessThan(BOUND_MS);
-    const save = (await run(['iptables-save', '-t', 'nat'], { netns })).stdout;
+    const save = (await node().exec(['iptables-save', '-t', 'nat'])).stdout;
     expect(save).toContain('--to-destination 10.244.0.0:8081');
     expect(save).not.toContain('--to-destination 10.244.0.0:8080');
   });
@@ -122,6 +111,6 @@ describe(`iptables dataplane with ${SERVICES} Services`, () => {
     await (dp as IptablesDataplane).uninstall();
     timings.uninstall = Math.round(performance.now() - started);
     expect(timings.uninstall).toBeLessThan(BOUND_MS);
-    expect(await listKubeChains(netns)).toEqual([]);
+    expect(await listKubeChains(node())).toEqual([]);
   });
 });

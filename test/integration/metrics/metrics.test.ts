@@ -6,43 +6,32 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { parseCommand } from '../../../src/cli/command.ts';
 import { bpf } from '../../../src/cli/commands/bpf.ts';
 import { metrics } from '../../../src/cli/commands/metrics.ts';
-import { runBpffsDir, runCgroupDir } from '../../../src/cluster/netns/address-plan.ts';
-import { NetnsCluster } from '../../../src/cluster/netns/cluster.ts';
-import type { NodeInfo } from '../../../src/cluster/types.ts';
-import type { DataplaneContext } from '../../../src/dataplane/types.ts';
-import { parseExposition, sumOf } from '../../../src/metrics/parse.ts';
-import { metricsFiles, startMetricsServers, stopMetricsServers } from '../../../src/metrics/process.ts';
-import type { CounterLine, MapLine, NatLine } from '../../../src/metrics/render.ts';
-import { scrapeNode } from '../../../src/metrics/scrape.ts';
+import type { CounterLine, MapLine, NatLine } from '../../../src/cli/inspect.ts';
+import { startCluster } from '../../../src/cluster/providers.ts';
+import { stateDir } from '../../../src/cluster/state.ts';
+import type { Cluster, FelixSettings, NodeInfo } from '../../../src/cluster/types.ts';
+import { metricsFiles, stopMetricsServers } from '../../../src/dataplane/bpf/metrics/process.ts';
+import { parseExposition, sumOf } from '../../../src/observe/prometheus.ts';
 import { leftoversOf } from '../cluster/leftovers.ts';
 
 const ECHO = new URL('../../../fixtures/workloads/echo.yaml', import.meta.url).pathname;
 const PROBES = 12;
 const NODEPORT = 30081;
 
-let c: NetnsCluster;
-let ctx: DataplaneContext;
+let c: Cluster;
+let settings: FelixSettings;
 let node: NodeInfo;
 
 beforeAll(async () => {
-  c = await NetnsCluster.start({ nodes: 2, dataplane: 'bpf' });
+  // An eBPF cluster starts a metrics server on every node.
+  c = await startCluster('netns', { nodes: 2, dataplane: 'bpf' });
   await c.apply(ECHO);
-  const { settings } = c.settings();
-  ctx = {
-    runId: c.runId,
-    nodes: c.topology().nodes,
-    settings,
-    bpffsDir: runBpffsDir(c.runId),
-    cgroupDir: runCgroupDir(c.runId),
-    log: () => {},
-  };
-  await startMetricsServers(ctx);
+  settings = c.settings().settings;
   node = c.topology().nodes[0]!;
 });
 
 afterAll(async () => {
   const runId = c?.runId;
-  if (ctx) await stopMetricsServers(ctx);
   await c?.down();
   if (runId) expect(await leftoversOf(runId)).toEqual([]);
 });
@@ -65,16 +54,12 @@ async function cli(cmd: typeof bpf, argv: string[]): Promise<{ code: number; out
 describe('node metrics endpoint', () => {
   it(`counts ${PROBES} NodePort requests in calico_bpf_dataplane_packets_total on the node's data interface`, async () => {
     const labels = { iface: node.iface, hook: 'ingress' };
-    const before = sumOf(
-      (await scrapeNode(c, node.name)).samples,
-      'calico_bpf_dataplane_packets_total',
-      labels,
-    );
+    const before = sumOf((await c.metrics(node.name)).samples, 'calico_bpf_dataplane_packets_total', labels);
     for (let i = 0; i < PROBES; i++) {
       const r = await c.probe('client', { kind: 'http', host: node.ip, port: NODEPORT, path: '/clientip' });
       expect(r.ok, `probe ${i} to ${node.ip}:${NODEPORT}: ${r.error} ${r.errorMessage}`).toBe(true);
     }
-    const after = (await scrapeNode(c, node.name)).samples;
+    const after = (await c.metrics(node.name)).samples;
     const rise = sumOf(after, 'calico_bpf_dataplane_packets_total', labels) - before;
     expect(
       rise,
@@ -92,18 +77,18 @@ describe('node metrics endpoint', () => {
     for (const n of c.topology().nodes) {
       const fe = (await dp.frontends(n.name)).length;
       expect(fe).toBeGreaterThan(0);
-      const s = (await scrapeNode(c, n.name)).samples;
+      const s = (await c.metrics(n.name)).samples;
       expect(sumOf(s, 'calico_bpf_nat_frontend_entries'), `frontends on ${n.name}`).toBe(fe);
       expect(sumOf(s, 'calico_bpf_map_entries', { map: 'dpc_nat_fe' })).toBe(fe);
     }
   });
 
   it('reports conntrack entries and each map capacity from the FelixConfiguration sizes', async () => {
-    const s = (await scrapeNode(c, node.name)).samples;
+    const s = (await c.metrics(node.name)).samples;
     expect(sumOf(s, 'calico_bpf_connections_total')).toBeGreaterThan(0);
-    expect(sumOf(s, 'calico_bpf_map_max_entries', { map: 'dpc_ct' })).toBe(ctx.settings.bpfMapSizeConntrack);
+    expect(sumOf(s, 'calico_bpf_map_max_entries', { map: 'dpc_ct' })).toBe(settings.bpfMapSizeConntrack);
     expect(sumOf(s, 'calico_bpf_map_max_entries', { map: 'dpc_nat_fe' })).toBe(
-      ctx.settings.bpfMapSizeNATFrontend,
+      settings.bpfMapSizeNATFrontend,
     );
   });
 });
@@ -135,7 +120,7 @@ describe('bpf inspection commands', () => {
     const maps = JSON.parse((await cli(bpf, ['maps', '--json'])).out) as MapLine[];
     expect(new Set(maps.map((m) => m.node))).toEqual(new Set(c.topology().nodes.map((n) => n.name)));
     expect(maps.find((m) => m.node === node.name && m.map === 'dpc_ct')?.max).toBe(
-      ctx.settings.bpfMapSizeConntrack,
+      settings.bpfMapSizeConntrack,
     );
     expect(maps.some((m) => m.flagged)).toBe(false);
     const stats = await cli(bpf, ['conntrack', 'stats', '--node', node.name]);
@@ -152,19 +137,22 @@ describe('bpf inspection commands', () => {
 
 describe('metrics server lifecycle', () => {
   it('stops: its process and pid file are gone and a scrape is refused', async () => {
-    const pidFile = metricsFiles(c.runId, node.name).pidFile;
+    const pidFile = metricsFiles(stateDir(c.runId), node.name).pidFile;
     const { readFile } = await import('node:fs/promises');
     const pid = Number(await readFile(pidFile, 'utf8'));
-    await stopMetricsServers(ctx);
+    await stopMetricsServers(
+      c.topology().nodes.map((n) => c.node(n.name)),
+      stateDir(c.runId),
+    );
     expect(() => process.kill(pid, 0)).toThrow();
     await expect(readFile(pidFile, 'utf8')).rejects.toThrow(/ENOENT/);
-    await expect(scrapeNode(c, node.name)).rejects.toThrow(/refused/);
+    await expect(c.metrics(node.name)).rejects.toThrow(/refused/);
   });
 });
 
 describe('iptables mode', () => {
   it('bpf and metrics commands say in one line that the cluster runs iptables, exit 2', async () => {
-    const ipt = await NetnsCluster.start({ nodes: 1, dataplane: 'iptables' });
+    const ipt = await startCluster('netns', { nodes: 1, dataplane: 'iptables' });
     try {
       for (const [cmd, argv] of [
         [bpf, ['maps']],

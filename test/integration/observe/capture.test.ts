@@ -3,6 +3,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hostIfaceName } from '../../../src/k8s/naming.ts';
 import {
   type Capture,
   CaptureError,
@@ -17,10 +18,10 @@ import {
   withCaptures,
 } from '../../../src/observe/index.ts';
 import { run } from '../../../src/sys/exec.ts';
-import { createLab, inNs, LAB_VNI, type Lab, tcpExchange, udpBurst, udpSend } from './lab.ts';
+import { ECHO_PORT, LAB_VNI, type OverlayLab, startOverlayLab, tcpExchange, udpSend } from './overlay-lab.ts';
 
-const PORT = 8080;
-let lab: Lab;
+const PORT = ECHO_PORT;
+let lab: OverlayLab;
 
 // The temporary directories of captures: a stopped capture leaves none behind.
 function captureDirs(): string[] {
@@ -37,12 +38,11 @@ function alive(pid: number): boolean {
 }
 
 beforeAll(async () => {
-  lab = await createLab();
-  await lab.tcpServer(lab.b.netns, PORT);
+  lab = await startOverlayLab();
 });
 
 afterAll(async () => {
-  await lab?.destroy();
+  await lab?.down();
 });
 
 describe('startCapture', () => {
@@ -50,14 +50,14 @@ describe('startCapture', () => {
     const before = captureDirs();
     for (let i = 0; i < 5; i++) {
       const localPort = 41000 + i;
-      // The client is started first and fired the moment the capture resolves, so there is no
-      // process start-up between "listening" and the SYN to hide a capture that was not ready.
-      const client = await lab.armedTcpClient(lab.a.netns, lab.b.ip, PORT, localPort);
-      const cap = await startCapture({ netns: lab.b.netns, iface: 'eth0', filter: `tcp port ${PORT}` });
+      // The prober is already running and connects the moment it is asked, right after the
+      // capture resolves: no process start-up between "listening" and the SYN to hide a capture
+      // that was not ready.
+      const cap = await startCapture({ place: lab.b.place, iface: 'eth0', filter: `tcp port ${PORT}` });
       let packets: Awaited<ReturnType<Capture['stop']>>;
       try {
-        client.fire();
-        expect(await client.done()).toBe('world');
+        const exchanged = await tcpExchange(lab.a, lab.b.ip, PORT, localPort);
+        expect(exchanged.bodies).toEqual([lab.b.place.name]);
       } finally {
         packets = await cap.stop();
       }
@@ -67,7 +67,7 @@ describe('startCapture', () => {
       };
       const why = `run ${i}, captured:\n${describePackets(packets)}`;
       expect(packets[0], why).toMatchObject({ src: lab.a.ip, sport: localPort, dport: PORT, flags: 'S' });
-      // Handshake, hello, its ack, world, its ack, FIN, FIN, last ack: nothing lost at either end.
+      // Handshake, request, its ack, answer, its ack, FIN, FIN, last ack: nothing lost at either end.
       expect(
         requestPackets(packets, flow).map((p) => p.flags),
         why,
@@ -83,13 +83,13 @@ describe('startCapture', () => {
 
   it('captures VXLAN on the underlay and decodes the VNI and the packet inside', async () => {
     const cap = await startCapture({
-      netns: lab.b.netns,
+      place: lab.b.place,
       iface: 'eth0',
       filter: 'udp port 4789',
       label: 'node-b',
     });
     try {
-      await tcpExchange(lab.a.netns, lab.b.vxIp, PORT, 42000);
+      await tcpExchange(lab.a, lab.b.vxIp, PORT, 42000);
     } finally {
       await cap.stop();
     }
@@ -104,9 +104,10 @@ describe('startCapture', () => {
   });
 
   it('captures the ICMP port unreachable a closed UDP port answers with', async () => {
-    const cap = await startCapture({ netns: lab.a.netns, iface: 'eth0', filter: 'udp or icmp' });
+    const cap = await startCapture({ place: lab.a.place, iface: 'eth0', filter: 'udp or icmp' });
     try {
-      expect(await udpSend(lab.a.netns, lab.b.ip, 9999, 42001, 'ping\n')).toBe('ECONNREFUSED');
+      const sent = await udpSend(lab.a, lab.b.ip, 9999, 42001, 'ping\n');
+      expect(sent).toMatchObject({ error: 'refused', errorMessage: expect.stringContaining('ECONNREFUSED') });
     } finally {
       await cap.stop();
     }
@@ -125,9 +126,9 @@ describe('startCapture', () => {
   });
 
   it('names the interface and direction of each packet of an -i any capture', async () => {
-    const cap = await startCapture({ netns: lab.b.netns, iface: 'any', filter: 'icmp' });
+    const cap = await startCapture({ place: lab.b.place, iface: 'any', filter: 'icmp' });
     try {
-      await inNs(lab.a.netns, ['ping', '-c', '1', '-W', '2', lab.b.ip]);
+      await lab.a.place.exec(['ping', '-c', '1', '-W', '2', lab.b.ip]);
     } finally {
       await cap.stop();
     }
@@ -141,8 +142,8 @@ describe('startCapture', () => {
   it('keeps the pcap as evidence, and stopping twice returns the same packets', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'dpc-tkeep-'));
     try {
-      const cap = await startCapture({ netns: lab.b.netns, iface: 'eth0', filter: `tcp port ${PORT}` });
-      await tcpExchange(lab.a.netns, lab.b.ip, PORT, 42002);
+      const cap = await startCapture({ place: lab.b.place, iface: 'eth0', filter: `tcp port ${PORT}` });
+      await tcpExchange(lab.a, lab.b.ip, PORT, 42002);
       const kept = join(dir, 'sub', 'b.pcap');
       const packets = await cap.stopAndKeep(kept);
       expect(packets).toHaveLength(10);
@@ -161,14 +162,23 @@ describe('startCapture', () => {
   });
 
   it('writes every packet the kernel handed it before it stops, even when tcpdump lags behind', async () => {
-    const cap = await startCapture({ netns: lab.b.netns, iface: 'eth0', filter: 'udp dst port 9' });
+    // Answered, so that each datagram of the burst costs one round trip and no ICMP error.
+    await lab.b.agent.listen([9]);
+    const cap = await startCapture({ place: lab.b.place, iface: 'eth0', filter: 'udp dst port 9' });
     // A stopped tcpdump leaves the burst in the kernel's ring; stopping it the moment it runs
     // again would lose what it has not yet read.
     process.kill(cap.pid, 'SIGSTOP');
     try {
-      await udpBurst(lab.a.netns, lab.b.ip, 9, 2000);
+      const burst = Array.from({ length: 2000 }, () => ({
+        kind: 'udp' as const,
+        host: lab.b.ip,
+        port: 9,
+        timeoutMs: 2000,
+      }));
+      await lab.a.agent.probes(burst, 256);
     } finally {
       process.kill(cap.pid, 'SIGCONT');
+      await lab.b.agent.unlisten([9]);
     }
     const packets = await cap.stop();
     expect(packets).toHaveLength(2000);
@@ -177,7 +187,7 @@ describe('startCapture', () => {
 
   it('fails with tcpdump own words on a missing interface, and leaves nothing behind', async () => {
     const before = captureDirs();
-    const err = await startCapture({ netns: lab.a.netns, iface: 'nosuch0' }).catch((e: unknown) => e);
+    const err = await startCapture({ place: lab.a.place, iface: 'nosuch0' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CaptureError);
     expect((err as CaptureError).message).toMatch(
       /nosuch0.*exited 1 before it was listening.*No such device/s,
@@ -187,22 +197,37 @@ describe('startCapture', () => {
   });
 
   it('fails on a filter tcpdump cannot compile', async () => {
-    const err = await startCapture({ netns: lab.a.netns, iface: 'eth0', filter: 'tcp port nonsense' }).catch(
+    const err = await startCapture({ place: lab.a.place, iface: 'eth0', filter: 'tcp port nonsense' }).catch(
       (e: unknown) => e,
     );
     expect((err as Error).message).toMatch(/before it was listening.*nonsense/s);
   });
 
   it('fails on a namespace that does not exist', async () => {
-    const err = await startCapture({ netns: `${lab.prefix}-nosuch`, iface: 'eth0' }).catch((e: unknown) => e);
-    expect((err as Error).message).toMatch(/before it was listening.*cannot open \/run\/netns/s);
+    // The place of a pod the node never had: the provider hands it out, but it cannot be entered.
+    const { provider, topology, runId } = lab.lab;
+    const node = topology.nodes[0]!;
+    const missing = provider.podPlace(
+      topology,
+      provider.podInfo(runId, {
+        namespace: 'default',
+        name: 'nosuch',
+        labels: {},
+        nodeName: node.name,
+        ip: '10.244.0.250',
+        ports: [],
+        hostIface: hostIfaceName('default', 'nosuch'),
+      }),
+    );
+    const err = await startCapture({ place: missing, iface: 'eth0' }).catch((e: unknown) => e);
+    expect((err as Error).message).toMatch(/before it was listening.*No such file or directory/s);
   });
 
   it('reports a capture whose interface disappeared under it, with what it had captured', async () => {
-    await inNs(lab.a.netns, ['ip', 'link', 'add', 'dpcx0', 'type', 'veth', 'peer', 'name', 'dpcx1']);
-    await inNs(lab.a.netns, ['ip', 'link', 'set', 'dpcx0', 'up']);
-    const cap = await startCapture({ netns: lab.a.netns, iface: 'dpcx0' });
-    await inNs(lab.a.netns, ['ip', 'link', 'del', 'dpcx0']);
+    await lab.a.place.exec(['ip', 'link', 'add', 'dpcx0', 'type', 'veth', 'peer', 'name', 'dpcx1']);
+    await lab.a.place.exec(['ip', 'link', 'set', 'dpcx0', 'up']);
+    const cap = await startCapture({ place: lab.a.place, iface: 'dpcx0' });
+    await lab.a.place.exec(['ip', 'link', 'del', 'dpcx0']);
     const err = await cap.stop().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CaptureError);
     expect((err as Error).message).toMatch(/tcpdump exited 1 before it was stopped.*interface disappeared/s);
@@ -213,9 +238,16 @@ describe('a capture never stopped', () => {
   it('leaves no directory behind when the process exits', async () => {
     const before = captureDirs();
     const captureModule = new URL('../../../src/observe/capture.ts', import.meta.url).href;
+    const providersModule = new URL('../../../src/cluster/providers.ts', import.meta.url).href;
+    const topology = lab.lab.topology;
+    // The other process finds the node's place as any later process of a run does: from the topology.
     const script = `
       const { startCapture } = await import(${JSON.stringify(captureModule)});
-      const cap = await startCapture({ netns: ${JSON.stringify(lab.a.netns)}, iface: 'eth0' });
+      const { providerFor } = await import(${JSON.stringify(providersModule)});
+      const topology = ${JSON.stringify(topology)};
+      const provider = await providerFor(topology.provider);
+      const place = provider.nodePlace(topology, topology.nodes[${lab.a.place.index}]);
+      const cap = await startCapture({ place, iface: 'eth0' });
       console.log(cap.file);
       process.exit(0);
     `;
@@ -231,14 +263,14 @@ describe('withCaptures', () => {
     try {
       const { result, packets } = await withCaptures(
         {
-          client: { netns: lab.a.netns, iface: 'eth0', filter: 'tcp or udp port 4789' },
-          underlay: { netns: lab.b.netns, iface: 'eth0', filter: 'udp port 4789' },
-          overlay: { netns: lab.b.netns, iface: 'vx0', filter: 'tcp' },
+          client: { place: lab.a.place, iface: 'eth0', filter: 'tcp or udp port 4789' },
+          underlay: { place: lab.b.place, iface: 'eth0', filter: 'udp port 4789' },
+          overlay: { place: lab.b.place, iface: 'vx0', filter: 'tcp' },
         },
-        () => tcpExchange(lab.a.netns, lab.b.vxIp, PORT, 42003),
+        () => tcpExchange(lab.a, lab.b.vxIp, PORT, 42003),
         { keepDir: dir },
       );
-      expect(result).toBe('world\n');
+      expect(result.bodies).toEqual([lab.b.place.name]);
       const flow: Flow = {
         client: { ip: lab.a.vxIp, port: 42003 },
         frontend: { ip: lab.b.vxIp, port: PORT },
@@ -259,8 +291,8 @@ describe('withCaptures', () => {
     let seen: Record<string, Capture> | undefined;
     const err = await withCaptures(
       {
-        a: { netns: lab.a.netns, iface: 'eth0' },
-        b: { netns: lab.b.netns, iface: 'eth0' },
+        a: { place: lab.a.place, iface: 'eth0' },
+        b: { place: lab.b.place, iface: 'eth0' },
       },
       (captures) => {
         seen = captures;
@@ -280,8 +312,8 @@ describe('withCaptures', () => {
     const pids = (await run(['pgrep', '-x', 'tcpdump'], { reject: false })).stdout.trim();
     const err = await withCaptures(
       {
-        good: { netns: lab.a.netns, iface: 'eth0' },
-        bad: { netns: lab.b.netns, iface: 'nosuch0' },
+        good: { place: lab.a.place, iface: 'eth0' },
+        bad: { place: lab.b.place, iface: 'nosuch0' },
       },
       () => 'never',
     ).catch((e: unknown) => e);

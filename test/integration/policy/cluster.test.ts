@@ -1,5 +1,10 @@
+/**
+ * NetworkPolicy end to end on a whole cluster running the iptables dataplane: objects applied
+ * to the control plane, probes from an external client through a NodePort.
+ */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NetnsCluster } from '../../../src/cluster/netns/cluster.ts';
+import { startCluster } from '../../../src/cluster/providers.ts';
+import type { Cluster } from '../../../src/cluster/types.ts';
 
 const DENY = `apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
@@ -17,10 +22,10 @@ spec:
   ingress: [{from: [{ipBlock: {cidr: 172.18.1.1/32}}]}]
 `;
 
-let c: NetnsCluster;
+let c: Cluster;
 
 beforeAll(async () => {
-  c = await NetnsCluster.start({ nodes: 2, dataplane: 'iptables' });
+  c = await startCluster('netns', { nodes: 2, dataplane: 'iptables' });
   await c.apply(new URL('../../../fixtures/workloads/echo.yaml', import.meta.url).pathname);
 });
 

@@ -4,18 +4,19 @@
  */
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NetnsCluster } from '../../../src/cluster/netns/cluster.ts';
+import { startCluster } from '../../../src/cluster/providers.ts';
+import type { Cluster } from '../../../src/cluster/types.ts';
 import type { Pass, Requirement } from '../../../src/report/model.ts';
 import { runPass } from '../../../src/run/conformance.ts';
 
-let c: NetnsCluster;
+let c: Cluster;
 
 const quiet = Object.assign(new Writable({ write: (_c, _e, cb) => cb() }), {
   isTTY: false,
 }) as unknown as NodeJS.WriteStream;
 
 beforeAll(async () => {
-  c = await NetnsCluster.start({ nodes: 3, dataplane: 'iptables' });
+  c = await startCluster('netns', { nodes: 3, dataplane: 'iptables' });
 });
 
 afterAll(async () => {
@@ -92,10 +93,10 @@ describe('suites fail when the dataplane misbehaves', () => {
 });
 
 describe('suites fail when the eBPF dataplane misbehaves', () => {
-  let b: NetnsCluster;
+  let b: Cluster;
 
   beforeAll(async () => {
-    b = await NetnsCluster.start({ nodes: 3, dataplane: 'bpf' });
+    b = await startCluster('netns', { nodes: 3, dataplane: 'bpf' });
   });
 
   afterAll(async () => {

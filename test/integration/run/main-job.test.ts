@@ -8,9 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
-import { newRunId } from '../../../src/cluster/netns/address-plan.ts';
 import { listNetns } from '../../../src/cluster/netns/ip.ts';
-import { reap } from '../../../src/cluster/netns/reaper.ts';
+import { newRunId, reapRuns } from '../../../src/cluster/providers.ts';
 import { allRequirements } from '../../../src/report/model.ts';
 import { reportProblems } from '../../../src/report/validate.ts';
 import { runConformance } from '../../../src/run/conformance.ts';
@@ -26,7 +25,7 @@ const runId = newRunId();
 afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
   // A run cut short (a timeout) must not leave its cluster behind.
-  await reap(runId);
+  await reapRuns(runId);
 });
 
 describe('dpconform run', () => {
@@ -38,6 +37,8 @@ describe('dpconform run', () => {
         areas: availableAreas(),
         passes: planPasses({ dataplane: 'both', serviceMode: 'both' }),
         nodes: 3,
+        provider: 'netns',
+        runId,
         reportsRoot: dir,
         keep: false,
         manifests: [],
@@ -60,6 +61,7 @@ describe('dpconform run', () => {
       ]);
       const json = JSON.parse(readFileSync(join(outcome.reportDir, 'report.json'), 'utf8'));
       expect(reportProblems(json)).toEqual([]);
+      expect(json.config.provider).toBe('netns');
       expect(readFileSync(join(outcome.reportDir, 'junit.xml'), 'utf8')).toContain('<testsuites');
       expect((await listNetns()).filter((n) => n.startsWith(`dpc-${outcome.run.runId}`))).toEqual([]);
     },

@@ -1,39 +1,31 @@
 /**
- * The agent in real namespaces: two namespaces joined by a veth pair, an agent in each, probes
- * across the link, and the bring-up time of six agents at once.
+ * The agent in real places: two external clients of a lab on the same network, an agent in each,
+ * probes between them, and the bring-up time of six agents at once in six pods.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, rmdir, stat } from 'node:fs/promises';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { run } from '../../../src/sys/exec.ts';
+import type { Place } from '../../../src/node/place.ts';
 import { type AgentHandle, startAgent, stopAgent } from '../../../src/workload/agent-process.ts';
 import type { ProbeRequest } from '../../../src/workload/types.ts';
+import { type Lab, startLab } from '../lab.ts';
 
-const tag = `dpc-t${randomBytes(3).toString('hex')}`;
-const nsA = `${tag}-a`;
-const nsB = `${tag}-b`;
-const IP_A = '10.250.0.1';
-const IP_B = '10.250.0.2';
-const CGROUP_ROOT = '/sys/fs/cgroup/unified';
-
-const namespaces: string[] = [];
+let lab: Lab;
 const agents: AgentHandle[] = [];
-const cgroups: string[] = [];
 let dir = '';
+let placeA: Place;
+let placeB: Place;
+let ipA = '';
+let ipB = '';
+// On the clients' network, but nobody has it: the address a third client would get.
+let nobody = '';
 let a: AgentHandle;
 let b: AgentHandle;
 
-async function addNetns(name: string): Promise<void> {
-  await run(['ip', 'netns', 'add', name]);
-  namespaces.push(name);
-  await run(['ip', '-n', name, 'link', 'set', 'lo', 'up']);
-}
-
-async function agentIn(netns: string, name: string, ports: number[], extra: { cgroup?: string } = {}) {
+async function agentIn(place: Place, name: string, ports: number[], extra: { cgroup?: string } = {}) {
   const h = await startAgent({
-    netns,
+    place,
     name,
     socketPath: join(dir, `${name}.sock`),
     logFile: join(dir, `${name}.log`),
@@ -44,30 +36,27 @@ async function agentIn(netns: string, name: string, ports: number[], extra: { cg
   return h;
 }
 
-const fromA = (r: Omit<ProbeRequest, 'host'> & { host?: string }) => a.client.probe({ host: IP_B, ...r });
+const fromA = (r: Omit<ProbeRequest, 'host'> & { host?: string }) => a.client.probe({ host: ipB, ...r });
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), `${tag}-`));
-  await addNetns(nsA);
-  await addNetns(nsB);
-  // Created inside the namespaces: the root namespace never holds either end.
-  await run(['ip', '-n', nsA, 'link', 'add', 'va', 'type', 'veth', 'peer', 'name', 'vb', 'netns', nsB]);
-  await run(['ip', '-n', nsA, 'addr', 'add', `${IP_A}/24`, 'dev', 'va']);
-  await run(['ip', '-n', nsB, 'addr', 'add', `${IP_B}/24`, 'dev', 'vb']);
-  await run(['ip', '-n', nsA, 'link', 'set', 'va', 'up']);
-  await run(['ip', '-n', nsB, 'link', 'set', 'vb', 'up']);
+  dir = await mkdtemp(join(tmpdir(), 'dpc-tagent-'));
+  lab = await startLab({
+    nodes: 1,
+    clients: 2,
+    pods: Array.from({ length: 6 }, (_, i) => ({ node: 0, name: `pod-${i}` })),
+  });
+  [placeA, placeB] = lab.clients as [Place, Place];
+  [ipA, ipB] = lab.topology.clients.map((c) => c.ip) as [string, string];
+  nobody = ipB.replace(/\d+$/, (last) => String(Number(last) + 1));
   // A silent drop on port 9 in b, for tcp and udp timeouts.
-  await run(['iptables', '-A', 'INPUT', '-p', 'tcp', '--dport', '9', '-j', 'DROP'], { netns: nsB });
-  await run(['iptables', '-A', 'INPUT', '-p', 'udp', '--dport', '9', '-j', 'DROP'], { netns: nsB });
-  [a, b] = await Promise.all([agentIn(nsA, 'agent-a', [80]), agentIn(nsB, 'agent-b', [80, 8080])]);
+  await placeB.exec(['iptables', '-A', 'INPUT', '-p', 'tcp', '--dport', '9', '-j', 'DROP']);
+  await placeB.exec(['iptables', '-A', 'INPUT', '-p', 'udp', '--dport', '9', '-j', 'DROP']);
+  [a, b] = await Promise.all([agentIn(placeA, 'agent-a', [80]), agentIn(placeB, 'agent-b', [80, 8080])]);
 });
 
 afterAll(async () => {
   await Promise.allSettled(agents.map((h) => stopAgent(h)));
-  for (const cg of cgroups) await rmdir(cg).catch((e: unknown) => console.error(`rmdir ${cg}: ${String(e)}`));
-  for (const ns of namespaces) {
-    await run(['ip', 'netns', 'del', ns], { reject: false });
-  }
+  await lab?.down();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
@@ -78,21 +67,21 @@ describe('echo server and probes across a veth pair', () => {
 
   it('HTTP /hostname names the agent that answered', async () => {
     const r = await fromA({ kind: 'http', port: 80, path: '/hostname' });
-    expect(r).toMatchObject({ ok: true, status: 200, body: 'agent-b', target: `${IP_B}:80` });
+    expect(r).toMatchObject({ ok: true, status: 200, body: 'agent-b', target: `${ipB}:80` });
     expect(r.connectMs).toBeGreaterThan(0);
     expect(r.totalMs).toBeGreaterThanOrEqual(r.connectMs!);
   });
 
   it('HTTP /clientip shows the address and port the probe used', async () => {
     const chosen = await fromA({ kind: 'http', port: 80, path: '/clientip', sourcePort: 40123 });
-    expect(chosen).toMatchObject({ ok: true, body: `${IP_A}:40123`, localAddress: IP_A, localPort: 40123 });
+    expect(chosen).toMatchObject({ ok: true, body: `${ipA}:40123`, localAddress: ipA, localPort: 40123 });
     const free = await fromA({ kind: 'http', port: 80, path: '/clientip' });
-    expect(free.body).toBe(`${IP_A}:${free.localPort}`);
+    expect(free.body).toBe(`${ipA}:${free.localPort}`);
   });
 
   it('makes a new connection for every HTTP probe', async () => {
     const rs = await a.client.probes(
-      Array.from({ length: 5 }, () => ({ kind: 'http' as const, host: IP_B, port: 80, path: '/clientip' })),
+      Array.from({ length: 5 }, () => ({ kind: 'http' as const, host: ipB, port: 80, path: '/clientip' })),
       1,
     );
     expect(new Set(rs.map((r) => r.body)).size).toBe(5);
@@ -116,12 +105,12 @@ describe('echo server and probes across a veth pair', () => {
     expect((await fromA({ kind: 'udp', port: 8080, payload: 'hostname' })).body).toBe('agent-b');
     expect((await fromA({ kind: 'udp', port: 8080, payload: 'echo abc' })).body).toBe('abc');
     const ip = await fromA({ kind: 'udp', port: 80, sourcePort: 40124 });
-    expect(ip).toMatchObject({ ok: true, body: `${IP_A}:40124`, localAddress: IP_A, localPort: 40124 });
+    expect(ip).toMatchObject({ ok: true, body: `${ipA}:40124`, localAddress: ipA, localPort: 40124 });
   });
 
   it('TCP probe connects and reads what the server sends', async () => {
     const bare = await fromA({ kind: 'tcp', port: 80, sourcePort: 40125 });
-    expect(bare).toMatchObject({ ok: true, localAddress: IP_A, localPort: 40125 });
+    expect(bare).toMatchObject({ ok: true, localAddress: ipA, localPort: 40125 });
     expect(bare.readEnd).toBeUndefined();
     const req = 'GET /hostname HTTP/1.1\r\nHost: b\r\n\r\n';
     const r = await fromA({ kind: 'tcp', port: 80, payload: req });
@@ -146,8 +135,8 @@ describe('echo server and probes across a veth pair', () => {
   );
 
   it('an unreachable address gives unreachable or timeout, never ok', async () => {
-    // 10.250.0.3 is on the link but nobody has it: ARP fails, the kernel reports EHOSTUNREACH.
-    const r = await fromA({ kind: 'tcp', port: 80, host: '10.250.0.3', timeoutMs: 4000 });
+    // The address is on the link but nobody has it: ARP fails, the kernel reports EHOSTUNREACH.
+    const r = await fromA({ kind: 'tcp', port: 80, host: nobody, timeoutMs: 4000 });
     expect(r.ok).toBe(false);
     expect(r.error).toBe('unreachable');
   });
@@ -162,7 +151,7 @@ describe('echo server and probes across a veth pair', () => {
   });
 
   it('rejects a bad probe request with the field it disliked', async () => {
-    await expect(a.client.probe({ kind: 'tcp', host: IP_B, port: 0 })).rejects.toThrow(
+    await expect(a.client.probe({ kind: 'tcp', host: ipB, port: 0 })).rejects.toThrow(
       /agent agent-a \(.*agent-a\.sock\): POST \/probe: HTTP 400: port must be/,
     );
   });
@@ -170,7 +159,7 @@ describe('echo server and probes across a veth pair', () => {
 
 describe('streams', () => {
   it('counts requests on one long-lived connection', async () => {
-    await a.client.streamStart({ id: 's1', host: IP_B, port: 80, intervalMs: 50 });
+    await a.client.streamStart({ id: 's1', host: ipB, port: 80, intervalMs: 50 });
     await new Promise((r) => setTimeout(r, 600));
     const mid = await a.client.streamGet('s1');
     expect(mid.running).toBe(true);
@@ -187,7 +176,7 @@ describe('streams', () => {
   /** Runs a stream to b:port, drops its connection on the server side, serves the port again. */
   async function dropMidStream(id: string, port: number, reconnect: boolean) {
     await b.client.listen([port]);
-    await a.client.streamStart({ id, host: IP_B, port, intervalMs: 30, reconnect });
+    await a.client.streamStart({ id, host: ipB, port, intervalMs: 30, reconnect });
     await new Promise((r) => setTimeout(r, 200));
     const before = await a.client.streamGet(id);
     await b.client.unlisten([port]);
@@ -223,7 +212,7 @@ describe('streams', () => {
   });
 
   it('ends by itself after maxDurationMs', async () => {
-    await a.client.streamStart({ id: 's3', host: IP_B, port: 80, intervalMs: 20, maxDurationMs: 150 });
+    await a.client.streamStart({ id: 's3', host: ipB, port: 80, intervalMs: 20, maxDurationMs: 150 });
     await new Promise((r) => setTimeout(r, 400));
     const rec = await a.client.streamGet('s3');
     expect(rec).toMatchObject({ running: false, endReason: 'max-duration' });
@@ -234,10 +223,8 @@ describe('streams', () => {
 
 describe('agent processes', () => {
   it('starts six agents in parallel quickly', async () => {
-    const names = Array.from({ length: 6 }, (_, i) => `${tag}-p${i}`);
-    await Promise.all(names.map(addNetns));
     const t0 = performance.now();
-    const six = await Promise.all(names.map((ns, i) => agentIn(ns, `pod-${i}`, [80, 8080])));
+    const six = await Promise.all(lab.pods.map((p, i) => agentIn(p.place, `pod-${i}`, [80, 8080])));
     const ms = performance.now() - t0;
     console.log(`six agents ready in ${ms.toFixed(0)} ms`);
     expect(new Set(six.map((h) => h.pid)).size).toBe(6);
@@ -245,26 +232,27 @@ describe('agent processes', () => {
   });
 
   it('moves itself into the given cgroup', async () => {
-    const cg = join(CGROUP_ROOT, `${tag}-node`);
-    await mkdir(cg);
-    cgroups.push(cg);
-    const h = await agentIn(nsA, 'in-cgroup', [], { cgroup: cg });
-    const procs = (await readFile(join(cg, 'cgroup.procs'), 'utf8')).split('\n');
+    const node = lab.nodes[0]!;
+    const cg = node.cgroupDir;
+    const h = await agentIn(node, 'in-cgroup', [], { cgroup: cg });
+    const procs = (await node.exec(['cat', join(cg, 'cgroup.procs')])).stdout.split('\n');
     expect(procs).toContain(String(h.pid));
     await stopAgent(h);
   });
 
   it('fails to start with the log tail when a port is taken', async () => {
-    await expect(agentIn(nsB, 'clash', [80])).rejects.toThrow(/exited 1 before it was ready[\s\S]*port 80/);
+    await expect(agentIn(placeB, 'clash', [80])).rejects.toThrow(
+      /exited 1 before it was ready[\s\S]*port 80/,
+    );
   });
 
   it('stops on shutdown and on SIGTERM, removing its socket', async () => {
-    const one = await agentIn(nsA, 'stop-one', []);
+    const one = await agentIn(placeA, 'stop-one', []);
     await stopAgent(one);
     await expect(stat(one.socketPath)).rejects.toThrow(/ENOENT/);
     expect(() => process.kill(one.pid, 0)).toThrow();
 
-    const two = await agentIn(nsA, 'stop-two', []);
+    const two = await agentIn(placeA, 'stop-two', []);
     process.kill(two.pid, 'SIGTERM');
     const r = await two.process!.exited;
     expect(r.exitCode).toBe(0);

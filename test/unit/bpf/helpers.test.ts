@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { isDataIface, isWorkloadIface, tcAttachLines } from '../../../src/dataplane/bpf/attach.ts';
 import { clangArgv, multiarchIncludeDir, sizeDefines } from '../../../src/dataplane/bpf/build.ts';
 import { localRouteBatch, routeDstCidr } from '../../../src/dataplane/bpf/node-kernel.ts';
-import { DEFAULT_FELIX_SETTINGS } from '../../../src/dataplane/types.ts';
+import { DEFAULT_FELIX_SETTINGS } from '../../../src/k8s/felix-settings.ts';
 
 describe('interface selection', () => {
   const pattern = new RegExp(DEFAULT_FELIX_SETTINGS.bpfDataIfacePattern);

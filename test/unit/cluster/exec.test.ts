@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { CommandError, inNetns, run, shellQuote } from '../../../src/sys/exec.ts';
+import { enterNetns } from '../../../src/cluster/netns/ip.ts';
+import { CommandError, run, shellQuote } from '../../../src/sys/exec.ts';
 
 describe('sys/exec', () => {
   it('quotes argv into a line a shell reads back unchanged', () => {
@@ -11,7 +12,7 @@ describe('sys/exec', () => {
   });
 
   it('runs in a namespace with nsenter (keeping bpffs visible)', () => {
-    expect(inNetns('dpc-a', ['tc', 'filter', 'show'])).toEqual([
+    expect(enterNetns('dpc-a', ['tc', 'filter', 'show'])).toEqual([
       'nsenter',
       '--net=/run/netns/dpc-a',
       '--',

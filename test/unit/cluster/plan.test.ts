@@ -1,8 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
   clientIp,
-  isRunId,
-  newRunId,
   nodeIp,
   nodeName,
   nodeNetns,
@@ -19,6 +17,8 @@ import {
   podNodeSysctls,
   vipRouteLine,
 } from '../../../src/cluster/netns/plan.ts';
+import { isRunId, newRunId } from '../../../src/cluster/run-id.ts';
+import { DEFAULT_FELIX_SETTINGS, mapSizeChanges } from '../../../src/k8s/felix-settings.ts';
 
 describe('address plan', () => {
   it('follows kind: nodes from 172.18.0.2, pods from 10.244.<node>.0/24', () => {
@@ -87,7 +87,7 @@ describe('wiring', () => {
       nodeName: 'dpc-worker',
       ip: '10.244.1.2',
       labels: {},
-      netns: 'dpc-abc123-p-calia',
+      where: 'netns dpc-abc123-p-calia',
       iface: 'eth0',
       hostIface: 'calia',
     };
@@ -98,7 +98,10 @@ describe('wiring', () => {
       'route add 169.254.1.1 dev eth0 scope link',
       'route add default via 169.254.1.1 dev eth0',
     ]);
-    expect(podNodeLines(pod)).toContain('route add 10.244.1.2/32 dev calia');
+    expect(podNodeLines('abc123', pod)).toContain('route add 10.244.1.2/32 dev calia');
+    expect(podNodeLines('abc123', pod)).toContain(
+      'link add calia type veth peer name eth0 netns dpc-abc123-p-calia',
+    );
     expect(podNodeSysctls(pod)).toMatchObject({
       'net.ipv4.conf.calia.proxy_arp': 1,
       'net.ipv4.neigh.calia.proxy_delay': 0,
@@ -117,9 +120,7 @@ describe('wiring', () => {
 });
 
 describe('map size changes', () => {
-  it('names each bpfMapSize field that changed, old and new', async () => {
-    const { mapSizeChanges } = await import('../../../src/cluster/netns/cluster.ts');
-    const { DEFAULT_FELIX_SETTINGS } = await import('../../../src/dataplane/types.ts');
+  it('names each bpfMapSize field that changed, old and new', () => {
     const after = {
       ...DEFAULT_FELIX_SETTINGS,
       bpfMapSizeConntrack: 256,

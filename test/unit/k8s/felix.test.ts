@@ -1,12 +1,12 @@
 import { readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_FELIX_SETTINGS } from '../../../src/dataplane/types.ts';
 import {
   compileIfacePattern,
   KNOWN_FELIX_FIELDS,
   mergeFelixSettings,
   parseFelixSpec,
 } from '../../../src/k8s/felix.ts';
+import { DEFAULT_FELIX_SETTINGS } from '../../../src/k8s/felix-settings.ts';
 import { loadManifests } from '../../../src/k8s/manifest.ts';
 import type { FelixConfigurationResource } from '../../../src/k8s/resource.ts';
 import { validateManifests } from '../../../src/k8s/validate.ts';

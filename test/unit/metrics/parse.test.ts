@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { parseExposition, samplesOf, sumOf } from '../../../src/metrics/parse.ts';
-import { parseServerArgs, serverArgs } from '../../../src/metrics/server-args.ts';
+import { parseServerArgs, serverArgs } from '../../../src/dataplane/bpf/metrics/server-args.ts';
+import { parseExposition, samplesOf, sumOf } from '../../../src/observe/prometheus.ts';
 
 describe('parseExposition', () => {
   it('reads names, labels (with escapes) and values, skipping comments', () => {
@@ -35,8 +35,7 @@ describe('parseExposition', () => {
 describe('metrics server arguments', () => {
   const a = {
     node: 'dpc-worker',
-    netns: 'dpc-abc123-dpc-worker',
-    bpffsDir: '/sys/fs/bpf/dpc-abc123',
+    bpffsDir: '/sys/fs/bpf/dpc-abc123/dpc-worker',
     host: '172.18.0.3',
     port: 9091,
     pidFile: '/run/dpconform/abc123/metrics/dpc-worker.pid',

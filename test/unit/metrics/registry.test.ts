@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { reply } from '../../../src/metrics/http.ts';
-import { METRIC } from '../../../src/metrics/names.ts';
-import { parseExposition, samplesOf, sumOf } from '../../../src/metrics/parse.ts';
-import { createNodeMetrics } from '../../../src/metrics/registry.ts';
-import type { NodeSnapshot } from '../../../src/metrics/snapshot.ts';
+import { reply } from '../../../src/dataplane/bpf/metrics/http.ts';
+import { METRIC } from '../../../src/dataplane/bpf/metrics/names.ts';
+import { createNodeMetrics } from '../../../src/dataplane/bpf/metrics/registry.ts';
+import type { NodeSnapshot } from '../../../src/dataplane/bpf/metrics/snapshot.ts';
+import { parseExposition, samplesOf, sumOf } from '../../../src/observe/prometheus.ts';
 
 function snapshot(over: Partial<NodeSnapshot> = {}): NodeSnapshot {
   const c = (iface: string, hook: 'ingress' | 'egress', reason: string, packets: number) => ({

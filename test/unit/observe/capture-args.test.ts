@@ -1,9 +1,12 @@
 import { describe, expect, it } from 'vitest';
+import { currentPlace } from '../../../src/node/wrapped.ts';
 import { parseTcpdumpStats, tcpdumpArgv } from '../../../src/observe/capture.ts';
+
+const place = currentPlace('n');
 
 describe('tcpdump argv', () => {
   it('captures unbuffered, numeric, in immediate mode, whole frames, with a large buffer by default', () => {
-    expect(tcpdumpArgv({ netns: 'n', iface: 'eth0' }, '/tmp/x.pcap')).toEqual([
+    expect(tcpdumpArgv({ place, iface: 'eth0' }, '/tmp/x.pcap')).toEqual([
       'tcpdump',
       '-i',
       'eth0',
@@ -22,17 +25,17 @@ describe('tcpdump argv', () => {
   });
 
   it('passes a filter string as one argument and filter words as they are', () => {
-    const one = tcpdumpArgv({ netns: 'n', iface: 'eth0', filter: 'tcp port 80 and host 1.2.3.4' }, 'f');
+    const one = tcpdumpArgv({ place, iface: 'eth0', filter: 'tcp port 80 and host 1.2.3.4' }, 'f');
     expect(one.slice(-1)).toEqual(['tcp port 80 and host 1.2.3.4']);
-    const words = tcpdumpArgv({ netns: 'n', iface: 'eth0', filter: ['udp', 'port', '4789'] }, 'f');
+    const words = tcpdumpArgv({ place, iface: 'eth0', filter: ['udp', 'port', '4789'] }, 'f');
     expect(words.slice(-3)).toEqual(['udp', 'port', '4789']);
-    expect(tcpdumpArgv({ netns: 'n', iface: 'eth0', filter: '  ' }, 'f').at(-1)).toBe('8192');
+    expect(tcpdumpArgv({ place, iface: 'eth0', filter: '  ' }, 'f').at(-1)).toBe('8192');
   });
 
   it('sets snap length, buffer, nanosecond timestamps and link type when asked', () => {
     const argv = tcpdumpArgv(
       {
-        netns: 'n',
+        place,
         iface: 'any',
         snaplen: 96,
         bufferKiB: 1024,

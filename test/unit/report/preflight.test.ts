@@ -40,7 +40,17 @@ describe('preflightProblems', () => {
 describe('toolsFor', () => {
   test('every run needs the usual tools; kind also needs docker and kind', () => {
     expect(toolsFor()).toEqual([...REQUIRED_TOOLS]);
-    expect(REQUIRED_TOOLS).toEqual(['clang', 'bpftool', 'tc', 'ip', 'tcpdump', 'iptables', 'nsenter']);
+    expect(REQUIRED_TOOLS).toEqual([
+      'clang',
+      'bpftool',
+      'tc',
+      'ip',
+      'tcpdump',
+      'iptables',
+      'iptables-restore',
+      'nsenter',
+      'sysctl',
+    ]);
     expect(toolsFor({ provider: 'kind', tools: ['clang', 'xmllint'] })).toEqual([
       ...REQUIRED_TOOLS,
       'docker',

@@ -2,7 +2,7 @@
  * A run with every shape the report must handle: three passes, every verdict, every evidence
  * kind, area and run problems, and text that would break each format if it were not escaped.
  */
-import { DEFAULT_FELIX_SETTINGS } from '../../../src/dataplane/types.ts';
+import { DEFAULT_FELIX_SETTINGS } from '../../../src/k8s/felix-settings.ts';
 import { finalizeRun, type Requirement, type Run, SCHEMA_VERSION } from '../../../src/report/model.ts';
 
 /** Text that is markup in XML, HTML and Markdown, plus characters XML cannot hold. */
@@ -129,7 +129,14 @@ export function sampleRun(): Run {
               verdict: 'conformant',
               durationMs: 5400,
               evidence: [
-                { kind: 'map', name: 'cali_v4_ct', where: 'dpc-worker', entries: 490, capacity: 512 },
+                {
+                  kind: 'map',
+                  name: 'cali_v4_ct',
+                  where: 'dpc-worker',
+                  entries: 490,
+                  capacity: 512,
+                  warnAt: 0.8,
+                },
                 { kind: 'text', label: 'control plane log', text: `conntrack map full\n${NASTY}` },
               ],
             }),

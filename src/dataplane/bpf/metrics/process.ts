@@ -1,15 +1,14 @@
 /**
- * Starting and stopping a node's metrics server: one detached Node process per node, in the
- * node's network namespace, found again through its pid file by later CLI processes.
+ * Starting and stopping a node's metrics server: one detached Node process per node, run in the
+ * node's network, found again through its pid file (under the run's state directory) by later
+ * CLI processes.
  */
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { stateDir } from '../cluster/netns/state.ts';
-import type { NodeInfo } from '../cluster/types.ts';
-import type { DataplaneContext } from '../dataplane/types.ts';
-import { inNetns, start } from '../sys/exec.ts';
-import { DEFAULT_COMPILE_CACHE_DIR, logTail } from '../workload/agent-process.ts';
+import type { NodePlace } from '../../../node/place.ts';
+import { processAlive, processArgv, readPidFile, stopProcesses } from '../../../sys/process.ts';
+import { DEFAULT_COMPILE_CACHE_DIR, logTail } from '../../../workload/agent-process.ts';
 import { METRICS_PATH, METRICS_PORT } from './names.ts';
 import { serverArgs } from './server-args.ts';
 
@@ -27,76 +26,64 @@ export interface MetricsServer {
   logFile: string;
 }
 
-/** Where a node's server keeps its pid and log. */
+/** Where a node's server keeps its pid and log, under the run's state directory. */
 export function metricsFiles(
-  runId: string,
+  stateDir: string,
   nodeName: string,
 ): { dir: string; pidFile: string; logFile: string } {
-  const dir = join(stateDir(runId), 'metrics');
+  const dir = join(stateDir, 'metrics');
   return { dir, pidFile: join(dir, `${nodeName}.pid`), logFile: join(dir, `${nodeName}.log`) };
 }
 
 /** The endpoint of a node's server. */
-export function metricsUrl(node: Pick<NodeInfo, 'ip'>): string {
+export function metricsUrl(node: Pick<NodePlace, 'ip'>): string {
   return `http://${node.ip}:${METRICS_PORT}${METRICS_PATH}`;
 }
 
-/** The argv that runs a node's server in its namespace. */
-export function metricsServerArgv(
-  ctx: Pick<DataplaneContext, 'runId' | 'bpffsDir'>,
-  node: NodeInfo,
-): string[] {
-  return inNetns(node.netns, [
+// The server's own argv; the node adds whatever enters it.
+function serverProgram(node: NodePlace, stateDir: string): string[] {
+  return [
     process.execPath,
     METRICS_SERVER_SCRIPT,
     ...serverArgs({
       node: node.name,
-      netns: node.netns,
-      bpffsDir: ctx.bpffsDir,
+      bpffsDir: node.bpffsDir,
       host: node.ip,
       port: METRICS_PORT,
-      pidFile: metricsFiles(ctx.runId, node.name).pidFile,
+      pidFile: metricsFiles(stateDir, node.name).pidFile,
     }),
-  ]);
+  ];
+}
+
+/** The full argv that runs a node's server in the node, as {@link NodePlace.spawn} runs it. */
+export function metricsServerArgv(node: NodePlace, stateDir: string): string[] {
+  return node.spawnArgv(serverProgram(node, stateDir));
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** True when pid is a metrics server of this node (a pid file can outlive its process and the pid be reused). */
-async function isOurServer(pid: number, nodeName: string): Promise<boolean> {
-  const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
-  const argv = cmdline.split('\0');
-  return argv.includes(METRICS_SERVER_SCRIPT) && argv.includes(nodeName);
-}
-
-async function readPid(pidFile: string): Promise<number | undefined> {
-  const text = await readFile(pidFile, 'utf8').catch(() => '');
-  const pid = Number(text.trim());
-  return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+/**
+ * True when pid is the server that writes this pid file: a pid file outlives its process and
+ * the pid can be reused, even by another run's server of a node with the same name.
+ */
+async function isOurServer(pid: number, pidFile: string): Promise<boolean> {
+  const argv = await processArgv(pid);
+  return argv.includes(METRICS_SERVER_SCRIPT) && argv.includes(pidFile);
 }
 
 /**
  * Starts the node's metrics server (Felix's port 9091 on the node's IP) and waits until it
  * listens; a server already running for the node is kept. Needs the bpf dataplane installed.
  */
-export async function startMetricsServer(ctx: DataplaneContext, node: NodeInfo): Promise<MetricsServer> {
-  const { dir, pidFile, logFile } = metricsFiles(ctx.runId, node.name);
+export async function startMetricsServer(node: NodePlace, stateDir: string): Promise<MetricsServer> {
+  const { dir, pidFile, logFile } = metricsFiles(stateDir, node.name);
   const url = metricsUrl(node);
-  const running = await readPid(pidFile);
-  if (running !== undefined && (await isOurServer(running, node.name)))
+  const running = await readPidFile(pidFile);
+  if (running !== undefined && (await isOurServer(running, pidFile)))
     return { node: node.name, pid: running, url, logFile };
   await mkdir(dir, { recursive: true });
   await rm(pidFile, { force: true });
-  const proc = start(metricsServerArgv(ctx, node), {
+  const proc = node.spawn(serverProgram(node, stateDir), {
     detached: true,
     logFile,
     env: { NODE_COMPILE_CACHE: DEFAULT_COMPILE_CACHE_DIR },
@@ -107,53 +94,51 @@ export async function startMetricsServer(ctx: DataplaneContext, node: NodeInfo):
   });
   const deadline = performance.now() + METRICS_READY_TIMEOUT_MS;
   for (;;) {
-    // nsenter execs node, so the pid started is the pid the server writes.
-    if ((await readPid(pidFile)) === proc.pid) return { node: node.name, pid: proc.pid, url, logFile };
+    // A place hands back the program's own pid, and the server writes its pid once it listens.
+    if ((await readPidFile(pidFile)) === proc.pid) return { node: node.name, pid: proc.pid, url, logFile };
     if (exited !== undefined)
       throw new Error(
-        `metrics server of ${node.name} ${exited} before listening on ${url}; log ${logFile}:\n${await logTail(logFile)}`,
+        `metrics server of ${node.name} in ${node.where} ${exited} before listening on ${url}; log ${logFile}:\n${await logTail(logFile)}`,
       );
     if (performance.now() > deadline) {
       await proc.stop('SIGKILL', 500).catch(() => undefined);
       throw new Error(
-        `metrics server of ${node.name} not listening on ${url} within ${METRICS_READY_TIMEOUT_MS} ms; log ${logFile}:\n${await logTail(logFile)}`,
+        `metrics server of ${node.name} in ${node.where} not listening on ${url} within ${METRICS_READY_TIMEOUT_MS} ms; log ${logFile}:\n${await logTail(logFile)}`,
       );
     }
     await sleep(20);
   }
 }
 
-/** Stops the node's metrics server if one runs; never throws for one already gone. */
-export async function stopMetricsServer(
-  ctx: Pick<DataplaneContext, 'runId'>,
-  node: Pick<NodeInfo, 'name'>,
-): Promise<void> {
-  const { pidFile } = metricsFiles(ctx.runId, node.name);
-  const pid = await readPid(pidFile);
-  if (pid !== undefined && (await isOurServer(pid, node.name))) {
-    for (const [signal, waitMs] of [
-      ['SIGTERM', 2000],
-      ['SIGKILL', 2000],
-    ] as const) {
-      try {
-        process.kill(pid, signal);
-      } catch {
-        break;
-      }
-      const until = performance.now() + waitMs;
-      while (alive(pid) && performance.now() < until) await sleep(10);
-      if (!alive(pid)) break;
-    }
+/**
+ * Stops the node's metrics server if one runs, and removes its pid file once the process is
+ * gone; never throws for one already gone. Throws when the server outlives SIGKILL, keeping the
+ * pid file so that it can still be found.
+ */
+export async function stopMetricsServer(node: Pick<NodePlace, 'name'>, stateDir: string): Promise<void> {
+  const { pidFile } = metricsFiles(stateDir, node.name);
+  const pid = await readPidFile(pidFile);
+  if (pid !== undefined && (await isOurServer(pid, pidFile))) {
+    await stopProcesses([pid], 2000);
+    if (processAlive(pid) && (await isOurServer(pid, pidFile)))
+      throw new Error(
+        `metrics server of ${node.name} (pid ${pid}) is still running after SIGKILL; pid file ${pidFile} kept`,
+      );
   }
   await rm(pidFile, { force: true });
 }
 
-/** Starts a metrics server on every node of the context. */
-export function startMetricsServers(ctx: DataplaneContext): Promise<MetricsServer[]> {
-  return Promise.all(ctx.nodes.map((n) => startMetricsServer(ctx, n)));
+/** Starts a metrics server on every node. */
+export function startMetricsServers(nodes: readonly NodePlace[], stateDir: string): Promise<MetricsServer[]> {
+  return Promise.all(nodes.map((n) => startMetricsServer(n, stateDir)));
 }
 
-/** Stops the metrics server of every node of the context. */
-export async function stopMetricsServers(ctx: Pick<DataplaneContext, 'runId' | 'nodes'>): Promise<void> {
-  await Promise.all(ctx.nodes.map((n) => stopMetricsServer(ctx, n)));
+/** Stops the metrics server of every node (each is tried, the first failure is thrown). */
+export async function stopMetricsServers(
+  nodes: readonly Pick<NodePlace, 'name'>[],
+  stateDir: string,
+): Promise<void> {
+  const results = await Promise.allSettled(nodes.map((n) => stopMetricsServer(n, stateDir)));
+  const failed = results.find((r) => r.status === 'rejected');
+  if (failed) throw failed.reason;
 }

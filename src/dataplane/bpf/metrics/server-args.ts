@@ -6,11 +6,9 @@ import { parseArgs } from 'node:util';
 
 /** What the metrics server of one node needs to know. */
 export interface ServerArgs {
-  /** The node's name (its pins are `<bpffsDir>/<node>`). */
+  /** The node's name (labels, messages, and how a later process finds its server again). */
   node: string;
-  /** The node's network namespace (interface names for the counters). */
-  netns: string;
-  /** The run's bpffs directory. */
+  /** Where the node's programs and maps are pinned (the node's pin root, not the run's). */
   bpffsDir: string;
   /** Address and port to listen on (the node's IP, 9091). */
   host: string;
@@ -24,8 +22,6 @@ export function serverArgs(a: ServerArgs): string[] {
   return [
     '--node',
     a.node,
-    '--netns',
-    a.netns,
     '--bpffs',
     a.bpffsDir,
     '--host',
@@ -43,7 +39,6 @@ export function parseServerArgs(argv: readonly string[]): ServerArgs {
     args: [...argv],
     options: {
       node: { type: 'string' },
-      netns: { type: 'string' },
       bpffs: { type: 'string' },
       host: { type: 'string' },
       port: { type: 'string' },
@@ -61,7 +56,6 @@ export function parseServerArgs(argv: readonly string[]): ServerArgs {
     throw new Error(`metrics server: --port must be 1-65535, got ${values.port}`);
   return {
     node: need('node'),
-    netns: need('netns'),
     bpffsDir: need('bpffs'),
     host: need('host'),
     port,

@@ -2,10 +2,12 @@
  * One node's dataplane state as the metrics and the inspection commands need it, read from the
  * node's pinned maps, and the pure aggregations over it.
  */
-import type { NamedCounter } from '../dataplane/bpf/index.ts';
-import { MAP } from '../dataplane/bpf/layout.ts';
-import { type MapUsage, type NodePins, readCounters, readMapUsage } from '../dataplane/bpf/maps.ts';
-import { listLinks } from '../dataplane/bpf/node-kernel.ts';
+
+import type { Place } from '../../../node/place.ts';
+import type { NamedCounter } from '../index.ts';
+import { MAP } from '../layout.ts';
+import { type MapUsage, type NodePins, readCounters, readMapUsage } from '../maps.ts';
+import { listLinks } from '../node-kernel.ts';
 import { REASON_POLICY, REASON_TOTAL } from './names.ts';
 
 /** What a scrape reports for one node. */
@@ -70,9 +72,13 @@ export function entriesOf(maps: readonly MapUsage[], name: string): number {
   return maps.find((m) => m.name === name)?.entries ?? 0;
 }
 
-/** Reads a node's snapshot from its pins; `netns` is the node's namespace (for interface names). */
-export async function readNodeSnapshot(pins: NodePins, netns: string): Promise<NodeSnapshot> {
-  const [rows, links, maps] = await Promise.all([readCounters(pins), listLinks(netns), readMapUsage(pins)]);
+/** Reads a node's snapshot from its pins, naming interfaces as the node sees them. */
+export async function readNodeSnapshot(place: Place, pins: NodePins): Promise<NodeSnapshot> {
+  const [rows, links, maps] = await Promise.all([
+    readCounters(place, pins),
+    listLinks(place),
+    readMapUsage(place, pins),
+  ]);
   return {
     counters: nameCounters(rows, links),
     natFrontends: entriesOf(maps, MAP.natFrontend),

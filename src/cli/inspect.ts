@@ -2,7 +2,6 @@
  * What `dpconform bpf ...` prints: the node's maps and counters turned into rows (pure, so the
  * tables are tested without a cluster) and rendered as aligned tables.
  */
-import { table } from '../cli/format.ts';
 import type {
   BackendKey,
   BackendValue,
@@ -12,12 +11,10 @@ import type {
   FrontendValue,
 } from '../dataplane/bpf/encoding.ts';
 import type { NamedCounter } from '../dataplane/bpf/index.ts';
-import { CT_FLAG, FE_FLAG, MAP, REASONS } from '../dataplane/bpf/layout.ts';
+import { CT_FLAG, FE_FLAG, MAP, MAP_USAGE_WARN_RATIO, REASONS } from '../dataplane/bpf/layout.ts';
 import type { Entry, MapUsage } from '../dataplane/bpf/maps.ts';
 import type { ServiceState } from '../k8s/model.ts';
-
-/** Fill ratio above which a map is flagged (the dataplane's own warning threshold). */
-export const MAP_FLAG_RATIO = 0.8;
+import { table } from './format.ts';
 
 /** Maps that are arrays: every slot always exists, so "full" says nothing. */
 const ARRAY_MAPS: ReadonlySet<string> = new Set([MAP.config]);
@@ -294,7 +291,7 @@ export interface MapLine {
   used: number;
   max: number;
   percent: number;
-  /** Above {@link MAP_FLAG_RATIO} (never for arrays). */
+  /** Above the dataplane's warning ratio, {@link MAP_USAGE_WARN_RATIO} (never for arrays). */
   flagged: boolean;
 }
 
@@ -307,7 +304,7 @@ export function mapLines(perNode: readonly PerNode<MapUsage[]>[]): MapLine[] {
       used: m.entries,
       max: m.maxEntries,
       percent: Math.round(1000 * m.ratio) / 10,
-      flagged: !ARRAY_MAPS.has(m.name) && m.ratio > MAP_FLAG_RATIO,
+      flagged: !ARRAY_MAPS.has(m.name) && m.ratio > MAP_USAGE_WARN_RATIO,
     })),
   );
 }
@@ -322,14 +319,14 @@ export function renderMaps(lines: readonly MapLine[]): string {
       String(l.used),
       String(l.max),
       ARRAY_MAPS.has(l.map) ? 'array' : `${l.percent.toFixed(1)}%`,
-      l.flagged ? `! above ${MAP_FLAG_RATIO * 100}%` : '',
+      l.flagged ? `! above ${MAP_USAGE_WARN_RATIO * 100}%` : '',
     ]),
   );
   const flagged = lines.filter((l) => l.flagged);
   const tail =
     flagged.length === 0
-      ? `no map above ${MAP_FLAG_RATIO * 100}%`
-      : `${flagged.length} map(s) above ${MAP_FLAG_RATIO * 100}%: ${flagged.map((l) => `${l.map} on ${l.node}`).join(', ')}`;
+      ? `no map above ${MAP_USAGE_WARN_RATIO * 100}%`
+      : `${flagged.length} map(s) above ${MAP_USAGE_WARN_RATIO * 100}%: ${flagged.map((l) => `${l.map} on ${l.node}`).join(', ')}`;
   return `${body}\n\n${tail}`;
 }
 

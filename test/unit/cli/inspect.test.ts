@@ -1,7 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { parseBpfRequest, selectNodes } from '../../../src/cli/commands/bpf.ts';
-import type { NodeInfo } from '../../../src/cluster/types.ts';
-import type { ServiceState } from '../../../src/k8s/model.ts';
 import {
   counterLines,
   ctLines,
@@ -14,7 +11,8 @@ import {
   renderNat,
   serviceOf,
   toJson,
-} from '../../../src/metrics/render.ts';
+} from '../../../src/cli/inspect.ts';
+import type { ServiceState } from '../../../src/k8s/model.ts';
 
 const counter = (iface: string, hook: 'ingress' | 'egress', reason: string, packets: number) => ({
   ifindex: 1,
@@ -199,28 +197,5 @@ describe('bpf maps', () => {
 
   it('turns bigints into JSON numbers', () => {
     expect(JSON.parse(toJson({ p: 5n, big: 2n ** 64n }))).toEqual({ p: 5, big: '18446744073709551616' });
-  });
-});
-
-describe('bpf command line', () => {
-  it('takes a view and a verb, defaulting the verb', () => {
-    expect(parseBpfRequest(['counters', 'dump'])).toEqual({ view: 'counters', verb: 'dump' });
-    expect(parseBpfRequest(['conntrack', 'stats'])).toEqual({ view: 'conntrack', verb: 'stats' });
-    expect(parseBpfRequest(['maps'])).toEqual({ view: 'maps', verb: 'show' });
-  });
-
-  it('refuses unknown views, verbs and extra words with a usage error', () => {
-    expect(() => parseBpfRequest([])).toThrow(/say what to show/);
-    expect(() => parseBpfRequest(['routes'])).toThrow(/unknown view "routes"/);
-    expect(() => parseBpfRequest(['nat', 'stats'])).toThrow(/unknown action "stats"/);
-    expect(() => parseBpfRequest(['nat', 'dump', 'x'])).toThrow(/unexpected argument/);
-    expect(() => parseBpfRequest(['x'])).toThrow(expect.objectContaining({ exitCode: 2 }));
-  });
-
-  it('selects a node by name or names the known ones', () => {
-    const nodes = [{ name: 'a' }, { name: 'b' }] as NodeInfo[];
-    expect(selectNodes(nodes, undefined)).toHaveLength(2);
-    expect(selectNodes(nodes, 'b')).toEqual([{ name: 'b' }]);
-    expect(() => selectNodes(nodes, 'c')).toThrow(/no node named c \(nodes: a, b\)/);
   });
 });
