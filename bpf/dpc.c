@@ -10,21 +10,25 @@
  *                   conntrack FWD + REV (FROM_TUNNEL, A), straight to the backend's veth
  *   B backend veth ingress (reply): REV hit -> source back to A's frontend, VXLAN to A, VNI RETURN
  *   A vx ingress:   conntrack confirms the flow, FIB lookup, out of eth0 to C
- * In DSR mode B instead routes the reply straight to C, unless C is in dpc_dsr_optout.
+ * In DSR mode B instead routes the reply straight to C, unless C is in cali_v4_dsr_opt.
  * Local backends (and pod clients) are NATed in place and the kernel routes the packet; their
  * replies are reverse-NATed on the egress hook that leads to the client (after routing, so the
  * kernel never sees a reply whose source is one of its own addresses on input).
  *
+ * Program names carry "calico" (and fit the kernel's 15 characters) so that the guide's
+ * `bpftool prog list | grep calico` finds them.
+ *
  * This file holds only the entry points; what each one does lives in lib/ (see README.md).
  */
 #include "lib/ctlb.h"
-#include "lib/hooks-host.h"
+#include "lib/host-policy.h"
+#include "lib/hooks-lo.h"
 #include "lib/hooks-vx.h"
 #include "lib/hooks-wl.h"
 
 /* tc ingress of a workload's host-side veth: packets leaving the pod. */
 SEC("tc")
-int dpc_wl_in(struct __sk_buff *skb)
+int calico_from_wl(struct __sk_buff *skb)
 {
 	__u8 reason = 0;
 	int verdict = wl_ingress(skb, &reason);
@@ -34,7 +38,7 @@ int dpc_wl_in(struct __sk_buff *skb)
 
 /* tc egress of a workload's host-side veth: packets going into the pod. */
 SEC("tc")
-int dpc_wl_eg(struct __sk_buff *skb)
+int calico_to_wl(struct __sk_buff *skb)
 {
 	__u8 reason = 0;
 	int verdict = wl_egress(skb, &reason);
@@ -44,27 +48,37 @@ int dpc_wl_eg(struct __sk_buff *skb)
 
 /* tc ingress of a node data interface (bpfDataIfacePattern). */
 SEC("tc")
-int dpc_host_in(struct __sk_buff *skb)
+int calico_from_hep(struct __sk_buff *skb)
 {
 	__u8 reason = 0;
-	int verdict = host_ingress(skb, &reason);
+	int verdict = hep_ingress(skb, &reason);
 
 	return finish(skb, DPC_HOOK_INGRESS, verdict, reason);
 }
 
 /* tc egress of a node data interface. */
 SEC("tc")
-int dpc_host_eg(struct __sk_buff *skb)
+int calico_to_hep(struct __sk_buff *skb)
 {
 	__u8 reason = 0;
-	int verdict = host_egress(skb, &reason);
+	int verdict = hep_egress(skb, &reason);
 
 	return finish(skb, DPC_HOOK_EGRESS, verdict, reason);
 }
 
+/* tc ingress of lo: the node's own processes' packets to Services (bpfHostNetworkedNATWithoutCTLB). */
+SEC("tc")
+int calico_from_lo(struct __sk_buff *skb)
+{
+	__u8 reason = 0;
+	int verdict = lo_ingress(skb, &reason);
+
+	return finish(skb, DPC_HOOK_INGRESS, verdict, reason);
+}
+
 /* tc ingress of the node's collect-metadata VXLAN device `vx`. */
 SEC("tc")
-int dpc_vx_in(struct __sk_buff *skb)
+int calico_vxlan_in(struct __sk_buff *skb)
 {
 	__u8 reason = 0;
 	int verdict = vx_ingress(skb, &reason);
@@ -73,7 +87,7 @@ int dpc_vx_in(struct __sk_buff *skb)
 }
 
 SEC("cgroup/connect4")
-int dpc_connect4(struct bpf_sock_addr *ctx)
+int calico_connect4(struct bpf_sock_addr *ctx)
 {
 	if (ctx->type == SOCK_STREAM)
 		return ctlb_translate(ctx, IPPROTO_TCP);
@@ -83,7 +97,7 @@ int dpc_connect4(struct bpf_sock_addr *ctx)
 }
 
 SEC("cgroup/sendmsg4")
-int dpc_sendmsg4(struct bpf_sock_addr *ctx)
+int calico_sendmsg4(struct bpf_sock_addr *ctx)
 {
 	if (ctx->type == SOCK_DGRAM)
 		return ctlb_translate(ctx, IPPROTO_UDP);
@@ -91,13 +105,13 @@ int dpc_sendmsg4(struct bpf_sock_addr *ctx)
 }
 
 SEC("cgroup/recvmsg4")
-int dpc_recvmsg4(struct bpf_sock_addr *ctx)
+int calico_recvmsg4(struct bpf_sock_addr *ctx)
 {
 	return ctlb_reverse(ctx);
 }
 
 SEC("cgroup/getpeername4")
-int dpc_getpeer4(struct bpf_sock_addr *ctx)
+int calico_getpeer4(struct bpf_sock_addr *ctx)
 {
 	return ctlb_reverse(ctx);
 }

@@ -27,6 +27,18 @@ declare -A NEED=(
   [chromium]=/usr/bin/chromium
   [git]=/usr/bin/git
   [conntrack]=/usr/sbin/conntrack
+  # dpconform run --kernel: qemu boots Debian's kernels with a busybox initramfs; kmod indexes
+  # and loads their modules, xz-utils and zstd unpack compressed ones.
+  [qemu-system-x86]=/usr/bin/qemu-system-x86_64
+  [busybox-static]=/bin/busybox
+  [kmod]=/usr/sbin/depmod
+  [xz-utils]=/usr/bin/xz
+  [zstd]=/usr/bin/zstd
+  [iperf3]=/usr/bin/iperf3
+  # The docker provider: the engine and client, and mmdebstrap to build the node image from the
+  # machine's apt mirror where no image registry is reachable.
+  [docker.io]=/usr/sbin/dockerd
+  [mmdebstrap]=/usr/bin/mmdebstrap
   # clang needs the kernel's UAPI headers (<asm/types.h>) under the multiarch include directory.
   [linux-libc-dev]=/usr/include/$(uname -m)-linux-gnu/asm/types.h
 )
@@ -37,6 +49,14 @@ done
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
   apt-get update -q
+  # Installing docker.io would start a system Docker engine, with its bridge and rules in this
+  # machine's namespace; the docker provider starts a private one of its own when none runs, so
+  # services are kept from starting while packages install.
+  policy=/usr/sbin/policy-rc.d
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod +x "$policy"
+    trap 'rm -f "$policy"' EXIT
+  fi
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
@@ -44,7 +64,8 @@ if ! mountpoint -q /sys/fs/bpf; then
   mkdir -p /sys/fs/bpf
   mount -t bpf bpf /sys/fs/bpf || die "could not mount bpffs on /sys/fs/bpf"
 fi
-[ -d /sys/fs/cgroup/unified ] || mountpoint -q /sys/fs/cgroup || echo "setup: warning: no cgroup v2 mount found; connect-time load balancing will be unavailable" >&2
+# The cgroup v2 hierarchy is wherever mountinfo says (the third field from the end is the file system type).
+awk '$(NF-2) == "cgroup2" { found = 1 } END { exit !found }' /proc/self/mountinfo || echo "setup: warning: no cgroup v2 mount found; connect-time load balancing will be unavailable" >&2
 for mod in vxlan sch_ingress cls_bpf br_netfilter; do modprobe -q "$mod" 2>/dev/null || true; done
 
 # npm ci only when the lock file changed since the last install (it wipes node_modules).
@@ -55,4 +76,7 @@ if [ ! -x node_modules/.bin/node ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want"
   echo "$want" > "$stamp"
 fi
 node_modules/.bin/node --version | grep -q '^v24\.' || die "the pinned Node runtime is not 24.x: run npm ci"
+# The docker provider's node image (kept between runs; about a minute the first time).
+node_modules/.bin/node src/cli.ts image build ||
+  echo "setup: warning: the node image could not be built; the docker provider builds it on its first run" >&2
 echo "setup: ready (node $(node_modules/.bin/node --version), $(clang --version | head -1))"

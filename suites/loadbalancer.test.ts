@@ -6,9 +6,12 @@
 import { beforeAll, describe, it } from 'vitest';
 import type { Cluster } from '../src/cluster/types.ts';
 import { ConformanceFailure, recordEvidence } from '../src/report/evidence.ts';
+import { expectAffinityEntries, expectSticky } from './lib/affinity.ts';
 import { expectAnswer, expectNoAnswer } from './lib/expect.ts';
 import { fixture, nodePortOf, service, splitNodes, suiteCluster } from './lib/harness.ts';
-import { morphService } from './lib/objects.ts';
+import { expectDroppedLocally } from './lib/local-drops.ts';
+import { appService, morphService } from './lib/objects.ts';
+import { type Answered, expectServedBy, probeAnswered, servicePort } from './lib/served-by.ts';
 
 let c: Cluster;
 
@@ -25,31 +28,41 @@ function vipOf(name: string): string {
 }
 
 describe('loadbalancer', () => {
-  it('LB-001: an external client reaches a LoadBalancer VIP', async (ctx) => {
+  it('LB-001: an external client reaches a LoadBalancer VIP, answered by an endpoint of that Service on its target port', async (ctx) => {
+    const svc = service(c, 'echo-lb');
     const vip = vipOf('echo-lb');
-    await expectAnswer(
+    const port = servicePort(svc, 'http');
+    const answer = await probeAnswered(
       ctx,
       c,
       'client',
-      { kind: 'http', host: vip, port: 80, path: '/hostname' },
-      `VIP ${vip}:80`,
+      { kind: 'http', host: vip, port: port.port, path: '/hostname' },
+      `VIP ${vip}:${port.port}`,
     );
+    await expectServedBy(ctx, c, svc, port, [answer]);
   });
 
-  it('LB-002: every port of a LoadBalancer Service answers on the VIP', async (ctx) => {
+  it('LB-002: every port of a LoadBalancer Service answers on the VIP, each from an endpoint of that port', async (ctx) => {
     const svc = service(c, 'echo-lb');
     for (const p of svc.ports) {
-      await expectAnswer(
-        ctx,
-        c,
-        'client',
-        { kind: 'http', host: vipOf('echo-lb'), port: p.port, path: '/hostname' },
-        `VIP port ${p.name} ${p.port}`,
-      );
+      const answers: Answered[] = [];
+      // A few connections per port, so that a port sent to another port's backends shows.
+      for (let i = 0; i < 4; i++) {
+        answers.push(
+          await probeAnswered(
+            ctx,
+            c,
+            'client',
+            { kind: 'http', host: vipOf('echo-lb'), port: p.port, path: '/hostname' },
+            `VIP port ${p.name} ${p.port}`,
+          ),
+        );
+      }
+      await expectServedBy(ctx, c, svc, p, answers);
     }
   });
 
-  it('LB-003: externalTrafficPolicy Local: the VIP answers through nodes with an endpoint, not through others', async (ctx) => {
+  it('LB-003: externalTrafficPolicy Local: the VIP answers through nodes with an endpoint; through others it is dropped (never refused or reset), every dropped packet counted once under its reason', async (ctx) => {
     const svc = service(c, 'solo-lb-local');
     const vip = vipOf('solo-lb-local');
     const { withBackend, without } = splitNodes(c, svc);
@@ -67,12 +80,13 @@ describe('loadbalancer', () => {
       }
       for (const node of without) {
         await c.routeVia(vip, [node.name]);
-        await expectNoAnswer(
+        await expectDroppedLocally(
           ctx,
           c,
           'client',
-          { kind: 'http', host: vip, port: 80, path: '/hostname', timeoutMs: 1000 },
-          ['refused', 'timeout', 'reset', 'unreachable'],
+          node.name,
+          { kind: 'http', host: vip, port: 80, path: '/hostname' },
+          { protocol: 'TCP', ip: vip, port: 80 },
           `VIP ${vip} via ${node.name} (no local endpoint)`,
         );
       }
@@ -163,6 +177,28 @@ describe('loadbalancer', () => {
       }
     } finally {
       await c.delete([morphService(name, 'ClusterIP', nodePort)]);
+    }
+  });
+
+  it('LB-005: sessionAffinity ClientIP on a LoadBalancer VIP: each client sticks to one endpoint, two clients are balanced independently, each with its own entry in the kernel affinity map, within bpfMapSizeNATAffinity', async (ctx) => {
+    const clients = c.topology().clients.map((x) => x.name);
+    if (clients.length < 2) ctx.skip('needs two external clients');
+    const entry = c.topology().nodes[0]!;
+    const obj = appService('sticky-lb', 'echo', { type: 'LoadBalancer', affinitySeconds: 0 });
+    let vip: string | undefined;
+    try {
+      await c.apply([obj]);
+      const svc = service(c, 'sticky-lb');
+      vip = vipOf('sticky-lb');
+      // One way in, so that one node's kernel holds the clients' affinity.
+      await c.routeVia(vip, [entry.name]);
+      const where = `VIP ${vip}:80 via ${entry.name} (sticky-lb, sessionAffinity ClientIP)`;
+      const req = { kind: 'http' as const, host: vip, port: 80, path: '/hostname' };
+      const stuck = await expectSticky(ctx, c, svc, servicePort(svc), clients.slice(0, 2), req, where);
+      await expectAffinityEntries(ctx, c, entry.name, { addr: vip, port: 80, protocol: 'TCP' }, stuck);
+    } finally {
+      if (vip) await c.routeVia(vip, undefined);
+      await c.delete([obj]);
     }
   });
 });

@@ -17,14 +17,20 @@ import {
   PROG,
   REASON_CT_RECREATED,
 } from '../src/cluster/types.ts';
-import { ConformanceFailure, counterEvidence, recordEvidence } from '../src/report/evidence.ts';
+import {
+  attachJson,
+  attachText,
+  ConformanceFailure,
+  counterEvidence,
+  recordEvidence,
+} from '../src/report/evidence.ts';
 import type { StreamRecord } from '../src/workload/types.ts';
 import { expectAnswer, expectNoAnswer } from './lib/expect.ts';
+import { waitStream } from './lib/flows.ts';
 import { fixture, nodePortOf, service, suiteCluster } from './lib/harness.ts';
 import { morphService } from './lib/objects.ts';
 
 const FAILED_CT = 'failed to create conntrack';
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 let c: Cluster;
 
@@ -66,23 +72,49 @@ async function counterTotal(reason: string): Promise<number> {
   return sum;
 }
 
+/** Every node's counters by interface, hook and reason: a snapshot for the evidence files. */
+async function countersOfNodes(): Promise<Record<string, unknown>> {
+  const out: Record<string, unknown> = {};
+  for (const n of c.topology().nodes) out[n.name] = await dp().counters(n.name);
+  return out;
+}
+
 function describeStream(r: StreamRecord): string {
   return `${r.target}: sent ${r.sent}, ok ${r.ok}, failed ${r.failed}, connections ${r.connections}, lost ${r.connectionsLost}, backends ${r.bodies.join('/') || 'none'}, longest gap ${Math.round(r.longestGapMs)} ms${r.firstError ? `, first error ${r.firstError}` : ''}`;
 }
 
-/** Polls a stream until `done` holds or `ms` passes. */
-async function waitStream(
-  from: string,
-  id: string,
-  done: (r: StreamRecord) => boolean,
-  ms: number,
-): Promise<StreamRecord> {
-  const until = Date.now() + ms;
-  for (;;) {
-    const r = await c.streamGet(from, id);
-    if (done(r) || Date.now() > until) return r;
-    await sleep(100);
+/**
+ * Where the kernel's NAT maps hold Services other than `whole` says: all of a Service's
+ * frontends (ClusterIP and NodePort) on every node, or none anywhere; and no backend entry
+ * whose service id no frontend names (what is left of a Service refused in part). One line per
+ * Service and node.
+ */
+async function notWhole(names: readonly string[], whole: readonly boolean[]): Promise<string[]> {
+  const out: string[] = [];
+  for (const n of c.topology().nodes) {
+    const fes = await dp().frontends(n.name);
+    const ids = new Set(fes.map((f) => f.value.svcId));
+    const orphans = (await dp().backends(n.name)).filter((b) => !ids.has(b.key.svcId));
+    if (orphans.length > 0) {
+      out.push(
+        `${n.name}: ${orphans.length} backend entries of no frontend (service ids ${[...new Set(orphans.map((b) => b.key.svcId))].join(', ')}: ${orphans.map((b) => `${b.value.addr}:${b.value.port}`).join(', ')})`,
+      );
+    }
+    names.forEach((name, i) => {
+      const svc = service(c, name);
+      const want = [
+        { addr: svc.clusterIP, port: svc.ports[0]!.port },
+        { addr: '0.0.0.0', port: nodePortOf(svc) },
+      ];
+      const held = want.filter((w) => fes.some((f) => f.key.addr === w.addr && f.key.port === w.port));
+      if (held.length !== (whole[i] ? want.length : 0)) {
+        out.push(
+          `${n.name}: ${name} has ${held.length} of ${want.length} frontends (${held.map((h) => `${h.addr}:${h.port}`).join(', ') || 'none'})`,
+        );
+      }
+    });
   }
+  return out;
 }
 
 describe('map-full', () => {
@@ -138,26 +170,30 @@ describe('map-full', () => {
     const client = c.topology().clients[0]!;
     const port = nodePortOf(service(c, 'echo-nodeport'));
     const where = `${entry.name} ${entry.ip}:${port} (bpfMapSizeConntrack ${CT_SIZE})`;
+    // Ids of this run only: a stream an earlier, interrupted run left behind is no obstacle.
+    const busyId = `mapfull-busy-${Date.now()}`;
+    const idleId = `mapfull-idle-${Date.now()}`;
     await withSettings({ bpfMapSizeConntrack: CT_SIZE }, async () => {
       const failedBefore = await counterTotal(FAILED_CT);
       const recreatedBefore = await counterTotal(REASON_CT_RECREATED);
+      const countersBefore = await countersOfNodes();
       const target = { host: entry.ip, port, path: '/hostname' };
       // Established before the map fills: one busy connection, one that sleeps through the flood.
       await c.streamStart('client', {
-        id: 'mapfull-busy',
+        id: busyId,
         ...target,
         intervalMs: 100,
         maxDurationMs: 30_000,
       });
       await c.streamStart('client', {
-        id: 'mapfull-idle',
+        id: idleId,
         ...target,
         intervalMs: 3000,
         requestTimeoutMs: 2000,
         maxDurationMs: 30_000,
       });
       try {
-        const idle0 = await waitStream('client', 'mapfull-idle', (r) => r.ok >= 1, 2000);
+        const idle0 = await waitStream(c, 'client', idleId, (r) => r.ok >= 1, 2000);
         const idlePort = idle0.localPort;
         if (idlePort === undefined || idle0.ok < 1)
           throw new Error(`the idle stream never connected: ${describeStream(idle0)}`);
@@ -168,8 +204,10 @@ describe('map-full', () => {
         let refused = 0;
         let firstFailure = '';
         let idleEntry = true;
-        for (let round = 0; round < 3 && idleEntry; round++) {
-          const reqs = Array.from({ length: 3 * CT_SIZE }, () => ({ kind: 'http' as const, ...target }));
+        let lastCt: unknown = [];
+        // In batches, so that a map that refuses new flows is told at once, not after thousands.
+        for (let batch = 0; batch < 9 && idleEntry && refused === 0; batch++) {
+          const reqs = Array.from({ length: CT_SIZE }, () => ({ kind: 'http' as const, ...target }));
           const results = await c.probes('client', reqs, 32);
           probes += results.length;
           for (const r of results) {
@@ -178,21 +216,37 @@ describe('map-full', () => {
             firstFailure ||= `${r.error} (${r.errorMessage ?? ''})`;
           }
           const ct = await dp().conntrack(entry.name);
+          lastCt = ct;
           idleEntry = ct.some((e) => e.key.saddr === client.ip && e.key.sport === idlePort);
         }
         const usage = (await dp().mapUsage(entry.name)).find((m) => m.name === MAP.conntrack);
+        attachJson(
+          ctx,
+          {
+            name: `conntrack-${entry.name}.json`,
+            kind: 'map-dump',
+            title: `${MAP.conntrack} on ${entry.name} after ${probes} new flows (${usage?.entries}/${usage?.maxEntries} entries)`,
+            where: entry.name,
+          },
+          lastCt,
+        );
         recordEvidence(ctx, {
           kind: 'text',
           label: `conntrack on ${entry.name} after ${probes} new flows`,
           text: `${usage?.entries}/${usage?.maxEntries} entries; idle connection ${client.ip}:${idlePort} ${idleEntry ? 'still has' : 'has no'} entry`,
         });
-        if (idleEntry)
-          throw new Error(`the flood did not evict the idle connection's entry (${probes} flows)`);
         if (refused > 0) {
           throw new ConformanceFailure('new flows were refused while the conntrack map was full', {
             expected: 'every new flow answered (LRU: a new flow always gets an entry)',
             seen: `${refused} of ${probes} failed, first: ${firstFailure}`,
             where,
+          });
+        }
+        if (idleEntry) {
+          throw new ConformanceFailure('a full conntrack map did not evict the least recently used flow', {
+            expected: `the idle connection's entry evicted by ${probes} new flows through a map of ${CT_SIZE}`,
+            seen: `its entry still there; ${usage?.entries}/${usage?.maxEntries} entries`,
+            where: `${where}: dpconform bpf conntrack dump`,
           });
         }
         if (!usage || usage.entries > CT_SIZE) {
@@ -205,17 +259,27 @@ describe('map-full', () => {
 
         // The idle connection's next request comes 3 s after its first.
         const idle = await waitStream(
+          c,
           'client',
-          'mapfull-idle',
+          idleId,
           (r) => r.sent >= 2,
           3000 - (Date.now() - started) + 3000,
         );
-        const idleEnd = await c.streamStop('client', 'mapfull-idle');
-        const busy = await c.streamStop('client', 'mapfull-busy');
+        const idleEnd = await c.streamStop('client', idleId);
+        const busy = await c.streamStop('client', busyId);
         recordEvidence(ctx, { kind: 'text', label: 'idle connection', text: describeStream(idleEnd) });
         recordEvidence(ctx, { kind: 'text', label: 'busy connection', text: describeStream(busy) });
         const recreated = await counterTotal(REASON_CT_RECREATED);
         const failed = await counterTotal(FAILED_CT);
+        attachJson(
+          ctx,
+          {
+            name: 'counters.json',
+            kind: 'counters',
+            title: "every node's counters by interface, hook and reason, before the flood and after it",
+          },
+          { before: countersBefore, after: await countersOfNodes() },
+        );
         recordEvidence(
           ctx,
           counterEvidence(REASON_CT_RECREATED, recreatedBefore, recreated, { where: 'all nodes' }),
@@ -279,8 +343,8 @@ describe('map-full', () => {
           });
         }
       } finally {
-        await c.streamStop('client', 'mapfull-busy').catch(() => {});
-        await c.streamStop('client', 'mapfull-idle').catch(() => {});
+        await c.streamStop('client', busyId).catch(() => {});
+        await c.streamStop('client', idleId).catch(() => {});
       }
     });
   });
@@ -305,6 +369,16 @@ describe('map-full', () => {
         await c.apply([objects[0]!, objects[1]!]);
         await c.apply([objects[2]!]);
         const errors = c.syncErrors();
+        attachJson(
+          ctx,
+          {
+            name: `nat-frontend-${node.name}.json`,
+            kind: 'map-dump',
+            title: `${MAP.natFrontend} on ${node.name} with mapfull-a, -b and -c applied (bpfMapSizeNATFrontend ${size})`,
+            where: node.name,
+          },
+          await dp().frontends(node.name),
+        );
         recordEvidence(ctx, {
           kind: 'text',
           label: `sync errors (bpfMapSizeNATFrontend ${size})`,
@@ -318,12 +392,15 @@ describe('map-full', () => {
             where: 'cluster sync report (dpconform status)',
           });
         }
-        const programmed = dp().programmedServices(node.name);
-        if (programmed.includes('default/mapfull-c')) {
-          throw new ConformanceFailure('a refused Service is programmed in part', {
-            expected: 'default/mapfull-c not programmed',
-            seen: `programmed on ${node.name}: ${programmed.join(', ')}`,
-            where: node.name,
+        // Whole or not at all, as the kernel holds it on every node: a and b have all their
+        // frontends, c has none.
+        const partial = await notWhole(names, [true, true, false]);
+        if (partial.length > 0) {
+          throw new ConformanceFailure('the NAT maps do not hold whole Services only', {
+            expected:
+              'mapfull-a and mapfull-b: ClusterIP and NodePort frontends on every node; mapfull-c: no frontend and no backend anywhere',
+            seen: partial.join('; '),
+            where: `${MAP.natFrontend} and ${MAP.natBackend} on every node (dpconform bpf nat dump)`,
           });
         }
         await expectAnswer(ctx, c, 'client', probe(0), `${node.name}:${ports[0]} (programmed first)`);
@@ -351,6 +428,15 @@ describe('map-full', () => {
             where: 'cluster sync report',
           });
         }
+        const stillPartial = await notWhole(names.slice(1), [true, true]);
+        if (stillPartial.length > 0) {
+          throw new ConformanceFailure('the pending Service was not programmed whole once room was made', {
+            expected:
+              'mapfull-b and mapfull-c: ClusterIP and NodePort frontends on every node, no stray backend',
+            seen: stillPartial.join('; '),
+            where: `${MAP.natFrontend} and ${MAP.natBackend} on every node (dpconform bpf nat dump)`,
+          });
+        }
         await expectAnswer(
           ctx,
           c,
@@ -374,6 +460,16 @@ describe('map-full', () => {
     size = Math.max(size, Math.ceil(used / 0.9));
     await withSettings({ bpfMapSizeNATFrontend: size }, async () => {
       const usage = await dp().mapUsage(node.name);
+      attachJson(
+        ctx,
+        {
+          name: `map-usage-${node.name}.json`,
+          kind: 'map-dump',
+          title: `size and fill of every map on ${node.name} (bpfMapSizeNATFrontend ${size})`,
+          where: node.name,
+        },
+        usage,
+      );
       const lines = mapLines([{ node: node.name, data: usage }]);
       const fe = lines.find((l) => l.map === MAP.natFrontend);
       recordEvidence(ctx, {
@@ -394,6 +490,16 @@ describe('map-full', () => {
         );
       }
       const scrape = await c.metrics(node.name);
+      attachText(
+        ctx,
+        {
+          name: `metrics-${node.name}.prom`,
+          kind: 'metrics',
+          title: `scrape of ${scrape.url}`,
+          where: scrape.url,
+        },
+        scrape.text,
+      );
       const gauge = (name: string) =>
         scrape.samples.find((s) => s.name === name && s.labels.map === MAP.natFrontend)?.value;
       const entries = gauge(METRIC.mapEntries.name);

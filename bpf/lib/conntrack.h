@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * Service conntrack (dpc_ct): lookups that honour the idle timeouts, the test that a forward
+ * Service conntrack (cali_v4_ct): lookups that honour the idle timeouts, the test that a forward
  * entry still names a live backend, and putting back a reply entry that LRU eviction took.
  * Kept in one place because every hook relies on the same notion of a live flow.
  */
@@ -35,7 +35,7 @@ static __always_inline __u64 ct_timeout_ns(const struct dpc_cfg *cfg, __u8 proto
 static __always_inline struct dpc_ct_val *ct_lookup(const struct dpc_ct_key *k, const struct dpc_cfg *cfg,
 						    __u64 now)
 {
-	struct dpc_ct_val *v = bpf_map_lookup_elem(&dpc_ct, k);
+	struct dpc_ct_val *v = bpf_map_lookup_elem(&cali_v4_ct, k);
 
 	if (!v)
 		return NULL;
@@ -45,19 +45,38 @@ static __always_inline struct dpc_ct_val *ct_lookup(const struct dpc_ct_key *k, 
 	return v;
 }
 
+/* How many ordinals of a service fwd_valid looks through for a backend whose ordinal moved. */
+#define DPC_BE_SCAN_MAX 64
+
 /*
  * A FWD entry still holds for this packet unless the packet opens a new TCP connection on a
- * reused tuple, or the backend the entry names is gone or changed (service deleted, endpoint
- * removed, ClusterIP handed to another service): then the flow is balanced afresh.
+ * reused tuple, or the backend the entry names is no longer one of its service's (service
+ * deleted, endpoint removed, ClusterIP handed to another service): then the flow is balanced
+ * afresh. Adding or removing other endpoints renumbers the backends, so a backend not found at
+ * its ordinal is looked for at the others, and the entry takes its new ordinal: an established
+ * connection keeps its backend while the endpoints around it change.
  */
-static __always_inline bool fwd_valid(const struct dpc_ct_val *ct, const struct dpc_pkt *p)
+static __always_inline bool fwd_valid(struct dpc_ct_val *ct, const struct dpc_pkt *p)
 {
 	if (p->syn)
 		return false;
 	struct dpc_be_key bk = {.svc_id = ct->svc_id, .ordinal = ct->ordinal};
-	struct dpc_be_val *be = bpf_map_lookup_elem(&dpc_nat_be, &bk);
+	struct dpc_be_val *be = bpf_map_lookup_elem(&cali_v4_nat_be, &bk);
 
-	return be && be->addr == ct->nat_ip && be->port == ct->nat_port;
+	if (be && be->addr == ct->nat_ip && be->port == ct->nat_port)
+		return true;
+	for (__u32 i = 0; i < DPC_BE_SCAN_MAX; i++) {
+		bk.ordinal = i;
+		be = bpf_map_lookup_elem(&cali_v4_nat_be, &bk);
+		/* Ordinals run from 0 without gaps: the first missing one ends the service. */
+		if (!be)
+			return false;
+		if (be->addr == ct->nat_ip && be->port == ct->nat_port) {
+			ct->ordinal = i;
+			return true;
+		}
+	}
+	return false;
 }
 
 /* A TCP packet other than the opening SYN: conntrack should already know its connection. */
@@ -76,11 +95,12 @@ static __always_inline int ct_ensure_rev(struct __sk_buff *skb, const struct dpc
 					 const struct dpc_ct_val *fwd, const struct dpc_cfg *cfg, __u64 now)
 {
 	bool tunnelled = fwd->flags & DPC_CT_FROM_TUNNEL;
+	bool snat = fwd->flags & DPC_CT_SNAT;
 	struct dpc_ct_key rk = {
 		.saddr = fwd->nat_ip,
-		.daddr = p->saddr,
+		.daddr = snat ? fwd->snat_ip : p->saddr,
 		.sport = fwd->nat_port,
-		.dport = p->sport,
+		.dport = snat ? fwd->snat_port : p->sport,
 		.proto = p->proto,
 	};
 	struct dpc_ct_val *rv = ct_lookup(&rk, cfg, now);
@@ -90,13 +110,15 @@ static __always_inline int ct_ensure_rev(struct __sk_buff *skb, const struct dpc
 	struct dpc_ct_val nv = {
 		.last_seen = now,
 		.type = DPC_CT_REV,
-		.flags = tunnelled ? DPC_CT_FROM_TUNNEL : 0,
+		.flags = fwd->flags & (DPC_CT_FROM_TUNNEL | DPC_CT_SNAT | DPC_CT_TO_HOST),
 		.nat_ip = p->daddr,
 		.nat_port = p->dport,
 		.tun_ip = tunnelled ? fwd->tun_ip : 0,
 		.ordinal = tunnelled ? fwd->ordinal : 0,
+		.snat_ip = snat ? p->saddr : 0,
+		.snat_port = snat ? p->sport : 0,
 	};
-	if (bpf_map_update_elem(&dpc_ct, &rk, &nv, BPF_ANY))
+	if (bpf_map_update_elem(&cali_v4_ct, &rk, &nv, BPF_ANY))
 		return -1;
 	count(skb->ifindex, DPC_HOOK_INGRESS, DPC_R_CT_RECREATED);
 	return 0;

@@ -29,7 +29,7 @@ static __always_inline int ctlb_translate(struct bpf_sock_addr *ctx, __u8 proto)
 		return 1;
 	struct dpc_ctlb_key k = {.cookie = bpf_get_socket_cookie(ctx), .addr = be->addr, .port = be->port};
 	struct dpc_ctlb_val v = {.addr = p.daddr, .port = p.dport};
-	bpf_map_update_elem(&dpc_ctlb_rev, &k, &v, BPF_ANY);
+	bpf_map_update_elem(&cali_v4_srmsg, &k, &v, BPF_ANY);
 	ctx->user_ip4 = be->addr;
 	ctx->user_port = (__u32)be->port;
 	return 1;
@@ -42,7 +42,7 @@ static __always_inline int ctlb_reverse(struct bpf_sock_addr *ctx)
 		.addr = ctx->user_ip4,
 		.port = (__be16)ctx->user_port,
 	};
-	struct dpc_ctlb_val *v = bpf_map_lookup_elem(&dpc_ctlb_rev, &k);
+	struct dpc_ctlb_val *v = bpf_map_lookup_elem(&cali_v4_srmsg, &k);
 
 	if (v) {
 		ctx->user_ip4 = v->addr;

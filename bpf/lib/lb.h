@@ -8,18 +8,19 @@
 #ifndef DPC_LIB_LB_H
 #define DPC_LIB_LB_H
 
+#include "lib/snat.h"
 #include "lib/tunnel.h"
 
 /* NodePorts are keyed with address 0: they answer on the node's own address(es). */
 static __always_inline struct dpc_fe_val *fe_lookup(const struct dpc_pkt *p, bool nodeport)
 {
 	struct dpc_fe_key k = {.addr = p->daddr, .port = p->dport, .proto = p->proto};
-	struct dpc_fe_val *v = bpf_map_lookup_elem(&dpc_nat_fe, &k);
+	struct dpc_fe_val *v = bpf_map_lookup_elem(&cali_v4_nat_fe, &k);
 
 	if (v || !nodeport)
 		return v;
 	k.addr = 0;
-	return bpf_map_lookup_elem(&dpc_nat_fe, &k);
+	return bpf_map_lookup_elem(&cali_v4_nat_fe, &k);
 }
 
 /*
@@ -54,37 +55,62 @@ static __always_inline struct dpc_be_val *pick_backend(const struct dpc_fe_val *
 	idx = hash % n;
 	if (fe->flags & DPC_FE_AFFINITY) {
 		struct dpc_aff_key ak = {.svc_id = fe->svc_id, .client = client};
-		struct dpc_aff_val *av = bpf_map_lookup_elem(&dpc_nat_aff, &ak);
-		__u64 ttl = (__u64)(cfg->affinity_timeout_s ? cfg->affinity_timeout_s : 10800) * NS_PER_SEC;
+		struct dpc_aff_val *av = bpf_map_lookup_elem(&cali_v4_nat_aff, &ak);
+		__u32 secs = fe->affinity_s ? fe->affinity_s : cfg->affinity_timeout_s;
+		__u64 ttl = (__u64)(secs ? secs : 10800) * NS_PER_SEC;
 
 		if (av && now - av->last_seen <= ttl && av->ordinal < n)
 			idx = av->ordinal;
 		struct dpc_aff_val nv = {.last_seen = now, .ordinal = idx};
-		bpf_map_update_elem(&dpc_nat_aff, &ak, &nv, BPF_ANY);
+		bpf_map_update_elem(&cali_v4_nat_aff, &ak, &nv, BPF_ANY);
 	}
 	struct dpc_be_key bk = {.svc_id = fe->svc_id, .ordinal = idx};
-	struct dpc_be_val *be = bpf_map_lookup_elem(&dpc_nat_be, &bk);
+	struct dpc_be_val *be = bpf_map_lookup_elem(&cali_v4_nat_be, &bk);
 
 	/* Without SNAT a client cannot be its own backend (it would receive its own address as
 	 * the source): take the next backend when there is one. */
 	if (be && be->addr == client && n > 1) {
 		bk.ordinal = idx + 1 < n ? idx + 1 : 0;
-		be = bpf_map_lookup_elem(&dpc_nat_be, &bk);
+		be = bpf_map_lookup_elem(&cali_v4_nat_be, &bk);
 	}
 	*ordinal = bk.ordinal;
 	return be;
 }
 
+/* Who opened a flow, which decides how its packets reach the backend and its replies come back. */
+#define CLIENT_EXTERNAL 0 /* through a data interface: a remote backend is reached in the tunnel */
+#define CLIENT_POD 1      /* a local workload: routed natively; SNATed only when it is its own backend */
+#define CLIENT_HOST 2     /* the node's own stack (lo): SNATed when its source is no use to a backend */
+
 /*
- * First packet of a flow to a frontend. may_tunnel: the packet came from outside the node, so a
- * backend on another node is reached through the tunnel; a pod client's packet is routed natively.
+ * The conntrack entries of a new flow: FWD under the client's tuple, REV under the tuple its
+ * replies will have. A tunnelled flow gets its REV entry on the backend's node instead.
  */
+static __always_inline int new_flow_ct(const struct dpc_pkt *p, struct dpc_ct_val *fv, const struct dpc_ct_key *rk,
+				       const struct dpc_ct_val *rv, __u8 *reason)
+{
+	struct dpc_ct_key fk = tuple_of(p);
+
+	if (bpf_map_update_elem(&cali_v4_ct, &fk, fv, BPF_ANY))
+		goto fail;
+	if (rk && bpf_map_update_elem(&cali_v4_ct, rk, rv, BPF_ANY)) {
+		bpf_map_delete_elem(&cali_v4_ct, &fk);
+		goto fail;
+	}
+	return 0;
+fail:
+	*reason = DPC_R_DROP_CT;
+	return -1;
+}
+
+/* First packet of a flow to a frontend, from a client of the given kind (CLIENT_*). */
 static __always_inline int new_flow(struct __sk_buff *skb, struct dpc_pkt *p, const struct dpc_fe_val *fe,
-				    const struct dpc_cfg *cfg, __u64 now, bool may_tunnel, bool ct_missed,
-				    __u8 *reason)
+				    const struct dpc_cfg *cfg, __u64 now, __u8 client, bool ct_missed, __u8 *reason)
 {
 	struct dpc_be_val *be;
 	__u32 ord = 0;
+	__u32 hash = tuple_hash(p);
+	int verdict = TC_ACT_SHOT;
 
 	if (fe->count == 0) {
 		if (fe->flags & DPC_FE_LOCAL) {
@@ -95,7 +121,7 @@ static __always_inline int new_flow(struct __sk_buff *skb, struct dpc_pkt *p, co
 		/* No endpoint anywhere: the node's own stack refuses (RST / port unreachable). */
 		return TC_ACT_OK;
 	}
-	be = pick_backend(fe, p->saddr, cfg, now, tuple_hash(p), &ord);
+	be = pick_backend(fe, p->saddr, cfg, now, hash, &ord);
 	if (!be) {
 		*reason = DPC_R_DROP_NO_BACKEND;
 		return TC_ACT_SHOT;
@@ -103,50 +129,73 @@ static __always_inline int new_flow(struct __sk_buff *skb, struct dpc_pkt *p, co
 	__be32 be_ip = be->addr;
 	__be16 be_port = be->port;
 	__be32 be_node = be->node_ip;
-	bool remote = may_tunnel && be_node != cfg->node_ip && ord < DPC_VNI_RETURN;
+	bool remote = client == CLIENT_EXTERNAL && be_node != cfg->node_ip && ord < DPC_VNI_RETURN;
+	bool snat = (client == CLIENT_POD && be_ip == p->saddr) || (client == CLIENT_HOST && p->saddr != cfg->node_ip);
+	__be16 snat_port = p->sport;
 
-	struct dpc_ct_key fk = tuple_of(p);
+	if (snat) {
+		snat_port = psnat_pick(cfg, cfg->node_ip, be_ip, be_port, p->proto, hash, now);
+		if (!snat_port) {
+			*reason = DPC_R_DROP_NO_PORT;
+			return TC_ACT_SHOT;
+		}
+		count(skb->ifindex, DPC_HOOK_INGRESS, DPC_R_SNAT);
+	}
+	__u8 flags = remote ? DPC_CT_TUNNEL_OUT : 0;
+	if (snat)
+		flags |= DPC_CT_SNAT;
+	if (client == CLIENT_HOST)
+		flags |= DPC_CT_TO_HOST;
 	struct dpc_ct_val fv = {
 		.last_seen = now,
 		.type = DPC_CT_FWD,
-		.flags = remote ? DPC_CT_TUNNEL_OUT : 0,
+		.flags = flags,
 		.nat_ip = be_ip,
 		.nat_port = be_port,
 		.tun_ip = be_node,
 		.ordinal = ord,
 		.svc_id = fe->svc_id,
+		.snat_ip = snat ? cfg->node_ip : 0,
+		.snat_port = snat ? snat_port : 0,
 	};
-	if (bpf_map_update_elem(&dpc_ct, &fk, &fv, BPF_ANY)) {
-		*reason = DPC_R_DROP_CT;
-		return TC_ACT_SHOT;
-	}
-	/* Evicted (or expired) under a live connection: re-created, on the same backend (tuple_hash). */
-	if (ct_missed && mid_connection(p))
-		count(skb->ifindex, DPC_HOOK_INGRESS, DPC_R_CT_RECREATED);
-	if (remote) {
-		count(skb->ifindex, DPC_HOOK_INGRESS, DPC_R_NEW_CONN);
-		return tunnel_to(skb, cfg, be_node, ord, reason);
-	}
 	struct dpc_ct_key rk = {
 		.saddr = be_ip,
-		.daddr = p->saddr,
+		.daddr = snat ? cfg->node_ip : p->saddr,
 		.sport = be_port,
-		.dport = p->sport,
+		.dport = snat_port,
 		.proto = p->proto,
 	};
 	struct dpc_ct_val rv = {
 		.last_seen = now,
 		.type = DPC_CT_REV,
+		.flags = flags & (DPC_CT_SNAT | DPC_CT_TO_HOST),
 		.nat_ip = p->daddr,
 		.nat_port = p->dport,
+		.snat_ip = snat ? p->saddr : 0,
+		.snat_port = snat ? p->sport : 0,
 	};
-	if (bpf_map_update_elem(&dpc_ct, &rk, &rv, BPF_ANY)) {
-		bpf_map_delete_elem(&dpc_ct, &fk);
-		*reason = DPC_R_DROP_CT;
+	if (new_flow_ct(p, &fv, remote ? NULL : &rk, &rv, reason))
+		return TC_ACT_SHOT;
+	/* Evicted (or expired) under a live connection: re-created, on the same backend (tuple_hash). */
+	if (ct_missed && mid_connection(p))
+		count(skb->ifindex, DPC_HOOK_INGRESS, DPC_R_CT_RECREATED);
+	count(skb->ifindex, DPC_HOOK_INGRESS, DPC_R_NEW_CONN);
+	if (log_level() >= DPC_LOG_INFO)
+		log_packet(skb, DPC_HOOK_INGRESS, DPC_EV_NEW_FLOW, 0, 0, be_ip, be_port);
+	if (remote)
+		return tunnel_to(skb, p, cfg, be_node, ord, reason);
+	if (rewrite(skb, p, true, be_ip, be_port) || (snat && rewrite(skb, p, false, cfg->node_ip, snat_port))) {
+		*reason = DPC_R_DROP_NAT;
 		return TC_ACT_SHOT;
 	}
-	count(skb->ifindex, DPC_HOOK_INGRESS, DPC_R_NEW_CONN);
-	return nat(skb, p, true, be_ip, be_port, reason);
+	if (client == CLIENT_HOST)
+		return fib_forward(skb, p, reason);
+	if (!snat)
+		return TC_ACT_OK;
+	/* Hairpin: the packet now comes from the node's address, which input routing calls martian. */
+	if (!forward_checks(skb, p, cfg, false, false, &verdict, reason))
+		return verdict;
+	return deliver_local(p, reason);
 }
 
 #endif /* DPC_LIB_LB_H */

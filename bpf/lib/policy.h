@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * NetworkPolicy on workload veths: a flow is judged once, when the hook first sees it, and
- * remembered in dpc_pol_ct so that its later packets and its replies pass without a verdict.
+ * remembered in cali_v4_pol_ct so that its later packets and its replies pass without a verdict.
  * It is separate from service conntrack because it is keyed as the pod sees the flow, per veth.
  */
 #ifndef DPC_LIB_POLICY_H
@@ -24,7 +24,7 @@ static __always_inline struct dpc_pol_ct_key pol_ct_key(const struct dpc_pkt *p,
 
 static __always_inline bool pol_ct_hit(const struct dpc_pol_ct_key *k, const struct dpc_cfg *cfg, __u64 now)
 {
-	struct dpc_pol_ct_val *v = bpf_map_lookup_elem(&dpc_pol_ct, k);
+	struct dpc_pol_ct_val *v = bpf_map_lookup_elem(&cali_v4_pol_ct, k);
 
 	if (!v || now - v->last_seen > ct_timeout_ns(cfg, k->proto))
 		return false;
@@ -68,13 +68,13 @@ static __always_inline bool pol_ports_admit(const struct dpc_pol_val *v, __u8 pr
  */
 static __always_inline bool pol_admits(__u32 ifindex, __u32 dir, __be32 peer, __u8 proto, __be16 port)
 {
-	struct dpc_pol_ep_val *ep = bpf_map_lookup_elem(&dpc_pol_ep, &ifindex);
+	struct dpc_pol_ep_val *ep = bpf_map_lookup_elem(&cali_v4_pol_ep, &ifindex);
 	__u32 flag = dir == DPC_POL_DIR_INGRESS ? DPC_POL_ISOLATED_INGRESS : DPC_POL_ISOLATED_EGRESS;
 
 	if (!ep || !(ep->flags & flag))
 		return true;
 	struct dpc_pol_key k = {.prefixlen = 96, .ifindex = ifindex, .dir = dir, .addr = peer};
-	struct dpc_pol_val *v = bpf_map_lookup_elem(&dpc_pol_rules, &k);
+	struct dpc_pol_val *v = bpf_map_lookup_elem(&cali_v4_pol_rul, &k);
 
 	return v && pol_ports_admit(v, proto, bpf_ntohs(port));
 }
@@ -98,7 +98,7 @@ static __always_inline int pol_verdict(__u32 ifindex, __u32 dir, const struct dp
 	struct dpc_pol_ct_key k = pol_ct_key(pod_view, ifindex, false);
 	struct dpc_pol_ct_val v = {.last_seen = now};
 	/* A full LRU map evicts; a failed write only means the next packet is judged again. */
-	bpf_map_update_elem(&dpc_pol_ct, &k, &v, BPF_ANY);
+	bpf_map_update_elem(&cali_v4_pol_ct, &k, &v, BPF_ANY);
 	return verdict;
 }
 

@@ -3,7 +3,7 @@
  * What test builds (-DDPC_TEST) add, kept in one header so that a production object holds no
  * test map and its test_record() compiles to nothing. BPF_PROG_TEST_RUN cannot attach tunnel
  * metadata to a packet, nor show where a redirect went: test builds read the received key from
- * dpc_test_tun and record what they sent in dpc_test_tx, which the integration tests inspect.
+ * cali_test_tun and record what they sent in cali_test_tx, which the integration tests inspect.
  */
 #ifndef DPC_LIB_TEST_HOOKS_H
 #define DPC_LIB_TEST_HOOKS_H
@@ -24,19 +24,19 @@ struct {
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, struct dpc_test_tun);
-} dpc_test_tun SEC(".maps");
+} cali_test_tun SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, struct dpc_test_tx);
-} dpc_test_tx SEC(".maps");
+} cali_test_tx SEC(".maps");
 
 static __always_inline void test_record(__u32 remote, __u32 vni, __u32 ifindex)
 {
 	__u32 zero = 0;
-	struct dpc_test_tx *tx = bpf_map_lookup_elem(&dpc_test_tx, &zero);
+	struct dpc_test_tx *tx = bpf_map_lookup_elem(&cali_test_tx, &zero);
 
 	if (tx) {
 		tx->remote_ipv4 = remote;
@@ -50,7 +50,7 @@ static __always_inline void test_record(__u32 remote, __u32 vni, __u32 ifindex)
 static __always_inline int test_tunnel_in(__u32 *remote, __u32 *vni)
 {
 	__u32 zero = 0;
-	struct dpc_test_tun *t = bpf_map_lookup_elem(&dpc_test_tun, &zero);
+	struct dpc_test_tun *t = bpf_map_lookup_elem(&cali_test_tun, &zero);
 
 	if (!t)
 		return -1;

@@ -9,13 +9,35 @@ export const EXIT = {
   ok: 0,
   /** A conformance run finished and some requirement was not met. */
   nonConformant: 1,
-  /** The command line or an input file was wrong. */
+  /** The command line or an input file was wrong; nothing was built. */
   usage: 2,
-  /** The run could not start: host not ready, bring-up failed, tool missing. */
+  /** The run could not start: not root, host not ready, tool missing, bring-up failed. */
   cannotStart: 3,
-  /** Anything else that went wrong. */
+  /** The command could not do what was asked on the cluster it found (or found none). */
   failed: 4,
 } as const;
+
+/** Every exit code with what it means, as `--help` and the README list them. */
+export const EXIT_CODES: readonly (readonly [string, string])[] = [
+  ['0', 'done; for `run`, every requirement that ran is conformant'],
+  [
+    '1',
+    'a verdict against: a requirement non-conformant or errored (`run`, `report merge`), a regression (`report diff`), a fault not caught (`selftest`)',
+  ],
+  ['2', 'bad command line or input (flag, `--nodes`, manifest file, URL); nothing was built'],
+  ['3', 'cannot start: not root, host not ready, tool or provider missing, bring-up failed'],
+  [
+    '4',
+    'the command failed: no cluster or no such run, node, pod or client; the cluster belongs to a running `dpconform run`; a probe got no answer; objects could not be programmed',
+  ],
+  ['130, 143, 129', 'interrupted by SIGINT (Ctrl-C), SIGTERM or SIGHUP, after tearing down what it built'],
+  ['other', '`exec`: the exit code of the command it ran'],
+];
+
+/** The exit codes as help text. */
+export function exitCodesHelp(): string {
+  return `Exit codes:\n${EXIT_CODES.map(([code, what]) => `  ${code.padEnd(14)} ${what}`).join('\n')}\n`;
+}
 
 /** An error whose message is the one line the user sees, with the exit code to use. */
 export class CliError extends Error {
@@ -64,6 +86,22 @@ export const COMMON_OPTIONS: Record<string, OptionSpec> = {
   run: { type: 'string', arg: 'ID', help: 'the run (cluster) to act on, when more than one is up' },
 };
 
+/** The option of commands that change a cluster: how to change one a running `dpconform run` owns. */
+export const FORCE_OPTION: Record<string, OptionSpec> = {
+  force: {
+    type: 'boolean',
+    help: 'with --run ID: change the cluster even while the `dpconform run` that owns it is running',
+  },
+};
+
+/** The option of commands that start a cluster: leave abandoned runs alone. */
+export const NO_REAP_OPTION: Record<string, OptionSpec> = {
+  'no-reap': {
+    type: 'boolean',
+    help: 'do not remove runs whose owner is gone (killed, or the machine rebooted) first',
+  },
+};
+
 /** Parses argv for a command; unknown flags become a usage error naming the flag. */
 export function parseCommand(cmd: Command, argv: string[]): Parsed {
   const dash = argv.indexOf('--');
@@ -108,7 +146,7 @@ export function commandHelp(cmd: Command): string {
     const flag = `${o.short ? `-${o.short}, ` : '    '}--${k}${o.arg ? ` ${o.arg}` : ''}`;
     return `  ${flag.padEnd(30)} ${o.help}${o.default !== undefined && o.default !== false ? ` (default ${o.default})` : ''}`;
   });
-  return `dpconform ${cmd.name} ${cmd.usage}\n\n${cmd.summary}\n\nOptions:\n${rows.join('\n')}\n`;
+  return `dpconform ${cmd.name} ${cmd.usage}\n\n${cmd.summary}\n\nOptions:\n${rows.join('\n')}\n\n${exitCodesHelp()}`;
 }
 
 /** Reads an integer option, or a usage error naming it. */

@@ -10,14 +10,22 @@ import type {
   FrontendKey,
   FrontendValue,
 } from '../dataplane/bpf/encoding.ts';
-import type { NamedCounter } from '../dataplane/bpf/index.ts';
-import { CT_FLAG, FE_FLAG, MAP, MAP_USAGE_WARN_RATIO, REASONS } from '../dataplane/bpf/layout.ts';
+import type { BpfLogRecord, NamedCounter } from '../dataplane/bpf/index.ts';
+import {
+  CT_FLAG,
+  ERROR_REASONS,
+  FE_FLAG,
+  LOG_EVENTS,
+  MAP,
+  MAP_USAGE_WARN_RATIO,
+  REASONS,
+} from '../dataplane/bpf/layout.ts';
 import type { Entry, MapUsage } from '../dataplane/bpf/maps.ts';
 import type { ServiceState } from '../k8s/model.ts';
 import { table } from './format.ts';
 
 /** Maps that are arrays: every slot always exists, so "full" says nothing. */
-const ARRAY_MAPS: ReadonlySet<string> = new Set([MAP.config]);
+const ARRAY_MAPS: ReadonlySet<string> = new Set([MAP.config, MAP.hostScratch, MAP.log, MAP.logSeq]);
 
 /** Something read from one node. */
 export interface PerNode<T> {
@@ -337,5 +345,149 @@ export function toJson(value: unknown): string {
     (_k, v: unknown) =>
       typeof v === 'bigint' ? (v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v.toString()) : v,
     2,
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// stats
+
+/** How `bpf stats` groups a counter reason, in the manner of `calico-bpf stats`. */
+export type StatsCategory = 'total' | 'accepted' | 'dropped' | 'errors' | 'info';
+
+/** The category of a counter reason: errors are failures of the dataplane itself. */
+export function categoryOf(reason: string): StatsCategory {
+  if (reason === 'total') return 'total';
+  if (reason === 'accepted') return 'accepted';
+  if ((ERROR_REASONS as readonly string[]).includes(reason)) return 'errors';
+  if (reason.startsWith('dropped') || reason === 'packets with unknown route') return 'dropped';
+  return 'info';
+}
+
+/** One row of `bpf stats`: a reason on an interface, with its ingress and egress counts. */
+export interface StatsLine {
+  node: string;
+  iface: string;
+  category: StatsCategory;
+  reason: string;
+  ingress: number;
+  egress: number;
+}
+
+const CATEGORY_ORDER: readonly StatsCategory[] = ['total', 'accepted', 'dropped', 'errors', 'info'];
+
+/** Folds counters into one row per (node, interface, reason), ingress and egress side by side. */
+export function statsLines(perNode: readonly PerNode<NamedCounter[]>[]): StatsLine[] {
+  const rows = new Map<string, StatsLine>();
+  for (const { node, data } of perNode) {
+    for (const c of data) {
+      const id = `${node}\0${c.iface}\0${c.reason}`;
+      const row = rows.get(id) ?? {
+        node,
+        iface: c.iface,
+        category: categoryOf(c.reason),
+        reason: c.reason,
+        ingress: 0,
+        egress: 0,
+      };
+      row[c.hook] += Number(c.packets);
+      rows.set(id, row);
+    }
+  }
+  return [...rows.values()].sort(
+    (a, b) =>
+      a.node.localeCompare(b.node) ||
+      a.iface.localeCompare(b.iface) ||
+      CATEGORY_ORDER.indexOf(a.category) - CATEGORY_ORDER.indexOf(b.category) ||
+      reasonOrder(a.reason) - reasonOrder(b.reason),
+  );
+}
+
+/** The errors of each node, summed over its interfaces and hooks. */
+export function errorTotals(lines: readonly StatsLine[]): { node: string; errors: number }[] {
+  const sums = new Map<string, number>();
+  for (const l of lines)
+    sums.set(l.node, (sums.get(l.node) ?? 0) + (l.category === 'errors' ? l.ingress + l.egress : 0));
+  return [...sums].map(([node, errors]) => ({ node, errors }));
+}
+
+/** The stats table, then one `<node>: N errors` line per node (what `grep errors` finds). */
+export function renderStats(lines: readonly StatsLine[]): string {
+  if (lines.length === 0) return 'no counters yet (no packet has crossed a dataplane hook)';
+  const body = table(
+    ['NODE', 'IFACE', 'CATEGORY', 'TYPE', 'INGRESS', 'EGRESS'],
+    lines.map((l) => [l.node, l.iface, l.category, l.reason, String(l.ingress), String(l.egress)]),
+  );
+  const totals = errorTotals(lines).map((t) => `${t.node}: ${t.errors} errors`);
+  return `${body}\n\n${totals.join('\n')}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// log
+
+/** One line of `bpf log`. */
+export interface LogLine {
+  node: string;
+  /** Seconds before now the record was written. */
+  ago: number;
+  cpu: number;
+  iface: string;
+  hook: string;
+  event: string;
+  flow: string;
+  /** The backend a new flow was given. */
+  nat?: string;
+  verdict: string;
+  reason?: string;
+}
+
+const PROTO_NAMES: Readonly<Record<number, string>> = { 1: 'ICMP', 6: 'TCP', 17: 'UDP' };
+const VERDICTS: Readonly<Record<number, string>> = { 0: 'ok', 2: 'drop', 7: 'redirect' };
+
+/** Turns a node's log records into lines; `names` maps ifindexes to interface names. */
+export function logLines(
+  node: string,
+  records: readonly BpfLogRecord[],
+  names: ReadonlyMap<number, string>,
+  nowNs: bigint,
+): LogLine[] {
+  return records.map((r) => {
+    const proto = PROTO_NAMES[r.proto] ?? `proto ${r.proto}`;
+    const ports = r.proto === 6 || r.proto === 17;
+    const flow = ports
+      ? `${proto} ${r.saddr}:${r.sport} -> ${r.daddr}:${r.dport}`
+      : `${proto} ${r.saddr} -> ${r.daddr}`;
+    const line: LogLine = {
+      node,
+      ago: Number(nowNs - r.ts) / 1e9,
+      cpu: r.cpu,
+      iface: names.get(r.ifindex) ?? `if${r.ifindex}`,
+      hook: r.hook,
+      event: LOG_EVENTS[r.event] ?? `event ${r.event}`,
+      flow,
+      verdict: VERDICTS[r.verdict] ?? String(r.verdict),
+    };
+    if (r.natIp !== '0.0.0.0') line.nat = `${r.natIp}:${r.natPort}`;
+    if (r.event === 3) line.reason = r.reason;
+    return line;
+  });
+}
+
+/** The log, oldest first. */
+export function renderLog(lines: readonly LogLine[]): string {
+  if (lines.length === 0) return 'no log records (bpfLogLevel Off logs nothing; Info and Debug do)';
+  return table(
+    ['AGO', 'NODE', 'CPU', 'IFACE', 'HOOK', 'EVENT', 'FLOW', 'NAT', 'VERDICT', 'REASON'],
+    lines.map((l) => [
+      `${l.ago.toFixed(3)}s`,
+      l.node,
+      String(l.cpu),
+      l.iface,
+      l.hook,
+      l.event,
+      l.flow,
+      l.nat ?? '',
+      l.verdict,
+      l.reason ?? '',
+    ]),
   );
 }

@@ -1,18 +1,24 @@
 /**
  * `dpconform`: dispatches to a command and turns any failure into one line and an exit code.
  */
+import { interruptedBy } from '../cluster/cleanup.ts';
 import { CommandError } from '../sys/exec.ts';
-import { CliError, type Command, commandHelp, EXIT, parseCommand } from './command.ts';
+import { CliError, type Command, commandHelp, EXIT, exitCodesHelp, parseCommand } from './command.ts';
 import { bpf } from './commands/bpf.ts';
 import { apply, del, down, exec, probe, status, up } from './commands/cluster.ts';
 import { dataplane } from './commands/dataplane.ts';
+import { image } from './commands/image.ts';
 import { metrics } from './commands/metrics.ts';
+import { report } from './commands/report.ts';
 import { build, runCommand } from './commands/run.ts';
+import { selftest } from './commands/selftest.ts';
+import { requireRoot } from './host.ts';
 
 /** Every command, in the order `--help` lists them. */
 export const COMMANDS: Command[] = [
   runCommand,
   build,
+  image,
   up,
   down,
   status,
@@ -23,12 +29,17 @@ export const COMMANDS: Command[] = [
   dataplane,
   bpf,
   metrics,
+  report,
+  selftest,
 ];
+
+/** Commands that only read and write report files: they need no privileges. */
+const ROOTLESS = new Set(['report']);
 
 /** Top-level help. */
 export function mainHelp(): string {
   const rows = COMMANDS.map((c) => `  ${c.name.padEnd(10)} ${c.summary}`);
-  return `dpconform — conformance suite for an eBPF Kubernetes dataplane\n\nUsage: dpconform <command> [options]\n\nCommands:\n${rows.join('\n')}\n\nRun \`dpconform <command> --help\` for a command's options.\n`;
+  return `dpconform — conformance suite for an eBPF Kubernetes dataplane\n\nUsage: dpconform <command> [options]\n\nCommands:\n${rows.join('\n')}\n\nRun \`dpconform <command> --help\` for a command's options.\n\n${exitCodesHelp()}`;
 }
 
 /** Runs the CLI with argv (without node and script) and returns the exit code. */
@@ -50,8 +61,11 @@ export async function main(argv: string[]): Promise<number> {
       process.stdout.write(commandHelp(cmd));
       return EXIT.ok;
     }
+    if (!ROOTLESS.has(cmd.name)) requireRoot();
     return await cmd.run(args);
   } catch (err) {
+    // The teardown under way says what happens and exits with the signal's code.
+    if (interruptedBy()) return new Promise<never>(() => {});
     process.stderr.write(`dpconform: ${oneLine(err)}\n`);
     if (process.env.DPCONFORM_DEBUG && err instanceof Error) process.stderr.write(`${err.stack}\n`);
     return err instanceof CliError ? err.exitCode : isInputError(err) ? EXIT.usage : EXIT.failed;
@@ -59,7 +73,10 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 function isInputError(err: unknown): boolean {
-  return err instanceof Error && (err.name === 'ManifestError' || err.name === 'FelixConfigError');
+  return (
+    err instanceof Error &&
+    (err.name === 'ManifestError' || err.name === 'FelixConfigError' || err.name === 'StartInputError')
+  );
 }
 
 function oneLine(err: unknown): string {

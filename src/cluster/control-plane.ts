@@ -65,7 +65,13 @@ export class ControlPlane {
   ): Promise<string[]> {
     const before = this.#store.toJSON();
     const known = new Set(this.reconcile(nodes, previous).errors);
-    const warnings = this.#store.apply(manifestsFrom(source)).warnings;
+    const manifests = manifestsFrom(source);
+    const warnings = this.#store.apply(manifests).warnings;
+    // As the operator does: an Installation's linuxDataplane becomes FelixConfiguration bpfEnabled.
+    const installation = manifests.some((m) => m.kind === 'Installation')
+      ? this.#store.get('Installation', undefined, 'default')?.installation.linuxDataplane
+      : undefined;
+    if (installation) this.patchFelix({ bpfEnabled: installation === 'BPF' });
     const fresh = this.reconcile(nodes, previous).errors.filter((e) => !known.has(e));
     if (fresh.length > 0) {
       this.#restore(before);
@@ -102,7 +108,12 @@ export class ControlPlane {
 
   /** The settings in force and the warnings about fields this dataplane does not implement. */
   settings(): { settings: FelixSettings; warnings: string[] } {
-    const warnings = this.#store.ofKind('FelixConfiguration').flatMap((r) => r.warnings);
+    // The dataplane's configuration also comes from the operator's Installation and ServiceMonitor.
+    const warnings = [
+      ...this.#store.ofKind('FelixConfiguration'),
+      ...this.#store.ofKind('Installation'),
+      ...this.#store.ofKind('ServiceMonitor'),
+    ].flatMap((r) => r.warnings);
     return { settings: this.#store.felixSettings(), warnings };
   }
 

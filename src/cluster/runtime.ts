@@ -10,6 +10,7 @@ import type { BpfDataplane } from '../dataplane/bpf/index.ts';
 import { startMetricsServers, stopMetricsServers } from '../dataplane/bpf/metrics/process.ts';
 import { type AnyDataplane, createDataplane } from '../dataplane/factory.ts';
 import { liveIds, readFootprint } from '../dataplane/footprint.ts';
+import { readHostPolicyDrops } from '../dataplane/iptables/host-policy.ts';
 import { readPolicyDrops } from '../dataplane/iptables/policy-counters.ts';
 import {
   isKubeProxyLeftWarning,
@@ -24,18 +25,31 @@ import { type DataplaneMode, type FelixSettings, mapSizeChanges } from '../k8s/f
 import type { ClusterModel, NodeState, PodState } from '../k8s/model.ts';
 import type { NodePlace, Place } from '../node/place.ts';
 import type { CaptureSpec } from '../observe/capture.ts';
-import { type Scrape, scrapeNode } from '../observe/scrape.ts';
+import { DEFAULT_METRICS_TARGET, type MetricsTarget, type Scrape, scrapeNode } from '../observe/scrape.ts';
 import type { RunOptions, RunResult } from '../sys/exec.ts';
 import { processAlive, stopProcesses } from '../sys/process.ts';
 import { AgentClient } from '../workload/agent-client.ts';
 import { startAgent } from '../workload/agent-process.ts';
 import type { ProbeRequest, ProbeResult, StreamRecord, StreamStartRequest } from '../workload/types.ts';
-import { onInterrupt } from './cleanup.ts';
+import { Interrupted, interruptedBy, onInterrupt } from './cleanup.ts';
 import { ControlPlane } from './control-plane.ts';
 import type { ExternalRoute, Provider } from './provider.ts';
 import { newRunId } from './run-id.ts';
-import { loadState, type RunState, removeState, STATE_VERSION, saveState, stateDir } from './state.ts';
-import { runSteps } from './steps.ts';
+import {
+  type BpfSource,
+  loadState,
+  ownerHere,
+  programName,
+  type RunState,
+  readOwner,
+  removeState,
+  runProcesses,
+  STATE_VERSION,
+  saveState,
+  stateDir,
+  writeOwner,
+} from './state.ts';
+import { runSteps, type Step } from './steps.ts';
 import type { Cluster, PodInfo, ProviderName, Topology } from './types.ts';
 
 /** Echo ports every pod serves whatever its Services say (agnhost's and the netpol matrix's). */
@@ -52,9 +66,30 @@ export interface StartClusterOptions {
   settings?: Partial<FelixSettings>;
   /** Progress and warning lines. */
   log?: (line: string) => void;
-  /** Keep running after this process exits (the CLI's `up`); otherwise Ctrl-C tears down. */
+  /**
+   * Keep running after this process exits once it is up (the CLI's `up`). Until then, and
+   * always otherwise, an interrupt tears it down and a later command reaps it if this process dies.
+   */
   persistent?: boolean;
+  /** What is making the cluster, for other commands' messages (default: this program's name). */
+  owner?: string;
+  /** Build the eBPF dataplane from this copy of bpf/ instead of the project's own. */
+  bpfSource?: BpfSource;
 }
+
+/** A cluster this process started: it may hand it over to outlive the process. */
+export interface OwnedCluster extends Cluster {
+  /** Keeps the cluster after this process exits: no teardown on interrupt, no reaping. */
+  keep(): Promise<void>;
+}
+
+/** The stages of a teardown, in order, as a second Ctrl-C reports what is left. */
+const TEARDOWN_STAGES = [
+  'agents and metrics servers',
+  'the dataplane (programs, maps, rules)',
+  'nodes, pods and clients (namespaces, links, pins, cgroups)',
+  'the state directory',
+] as const;
 
 type Located =
   | { kind: 'node'; key: string; place: NodePlace }
@@ -72,7 +107,11 @@ export class ClusterRuntime implements Cluster {
   private readonly agents = new Map<string, AgentClient>();
   private readonly log: (line: string) => void;
   private unregister: () => void = () => {};
-  private gone = false;
+  private teardown: Promise<void> | undefined;
+  private stagesLeft: readonly string[] = TEARDOWN_STAGES;
+  /** Changes in progress in this process: a teardown waits for them, or they would build behind it. */
+  private changes = 0;
+  private changesDone: (() => void)[] = [];
 
   private constructor(
     provider: Provider,
@@ -90,7 +129,10 @@ export class ClusterRuntime implements Cluster {
     this.log = log;
   }
 
-  /** Brings up a new cluster on a provider; on any failure, everything already made is removed. */
+  /**
+   * Brings up a new cluster on a provider; on any failure, everything already made is removed.
+   * An interrupt stops the bring-up at the next step and then removes what was made.
+   */
   static async start(provider: Provider, opts: StartClusterOptions = {}): Promise<ClusterRuntime> {
     const runId = opts.runId ?? newRunId();
     const log = opts.log ?? (() => {});
@@ -113,21 +155,67 @@ export class ClusterRuntime implements Cluster {
       routes: {},
       routeOverrides: {},
       syncErrors: [],
+      ...(opts.bpfSource ? { bpfSource: opts.bpfSource } : {}),
     };
-    const cluster = new ClusterRuntime(provider, state, control, await createDataplane(mode), log);
-    if (!opts.persistent) cluster.unregister = onInterrupt(() => cluster.down());
-    try {
+    const cluster = new ClusterRuntime(provider, state, control, await dataplaneFor(mode, state), log);
+    // Stop between steps once interrupted: a step running while the teardown removes places
+    // would make new ones behind it.
+    const checkpoint = () => {
+      const signal = interruptedBy();
+      if (signal) throw new Interrupted(signal);
+    };
+    const steps: Step[] = provider.provisionSteps(topology).map((s) => ({
+      ...s,
+      run: async () => {
+        checkpoint();
+        await s.run();
+      },
+    }));
+    let bringUp: Promise<void> = Promise.resolve();
+    cluster.unregister = onInterrupt({
+      label: `run ${runId}`,
+      run: async () => {
+        await bringUp.catch(() => {});
+        await cluster.down();
+      },
+      left: () => cluster.leftMessage(),
+    });
+    bringUp = (async () => {
+      checkpoint();
+      // The owner is on record before anything is built, so that no leftover lacks one.
+      await writeOwner(runId, await ownerHere(opts.owner ?? programName()));
       await mkdir(join(stateDir(runId), 'agents'), { recursive: true });
-      await runSteps(provider.provisionSteps(topology), log);
+      await runSteps(steps, log);
+      checkpoint();
       await saveState(state);
       await cluster.dataplane.install(cluster.context());
+      checkpoint();
       await cluster.startMetrics();
+      checkpoint();
       await cluster.reconcile();
+      checkpoint();
+    })();
+    try {
+      await bringUp;
     } catch (err) {
       await cluster.down().catch((e: unknown) => log(`teardown after failed bring-up: ${String(e)}`));
       throw err;
     }
+    if (opts.persistent) await cluster.keep();
     return cluster;
+  }
+
+  /** Keeps the cluster after this process exits: it is no longer torn down on interrupt nor reaped. */
+  async keep(): Promise<void> {
+    const owner = await readOwner(this.runId);
+    if (owner) await writeOwner(this.runId, { ...owner, kept: true });
+    this.unregister();
+  }
+
+  /** What a teardown stopped now would leave, and the command that finishes it. */
+  private leftMessage(): string {
+    const left = this.stagesLeft.length > 0 ? this.stagesLeft.join('; ') : 'nothing';
+    return `run ${this.runId}: left: ${left}; finish with: dpconform down --run ${this.runId}`;
   }
 
   /** Picks up a cluster an earlier process brought up, with the provider that made it. */
@@ -139,7 +227,7 @@ export class ClusterRuntime implements Cluster {
     const state = await loadState(runId);
     const provider = providerFor(state.topology.provider);
     const control = ControlPlane.fromJSON(state.objects);
-    const dataplane = await createDataplane(state.dataplane);
+    const dataplane = await dataplaneFor(state.dataplane, state);
     const cluster = new ClusterRuntime(provider, state, control, dataplane, log);
     await dataplane.resume?.(cluster.context());
     return cluster;
@@ -152,11 +240,13 @@ export class ClusterRuntime implements Cluster {
   private async refresh(): Promise<void> {
     const onDisk = await loadState(this.runId);
     if (onDisk.generation === this.state.generation) return;
+    const sourceChanged = JSON.stringify(onDisk.bpfSource) !== JSON.stringify(this.state.bpfSource);
     this.state = onDisk;
     this.control = ControlPlane.fromJSON(onDisk.objects);
     for (const client of this.agents.values()) await client.close().catch(() => {});
     this.agents.clear();
-    if (this.dataplane.mode !== onDisk.dataplane) this.dataplane = await createDataplane(onDisk.dataplane);
+    if (this.dataplane.mode !== onDisk.dataplane || sourceChanged)
+      this.dataplane = await dataplaneFor(onDisk.dataplane, onDisk);
     // The dataplane's in-process view (ids, written chains) may be stale too.
     await this.dataplane.resume?.(this.context());
   }
@@ -195,6 +285,20 @@ export class ClusterRuntime implements Cluster {
     return this.dataplane.mode === 'bpf' ? this.dataplane : undefined;
   }
 
+  iptablesHostPolicyDrops(node: string) {
+    return readHostPolicyDrops(this.node(node));
+  }
+
+  async serve(place: string, ports: readonly number[]): Promise<void> {
+    const at = this.locate(place);
+    if (at.kind === 'pod') throw new Error(`${place} is a pod: its ports follow its Deployment and Services`);
+    await (await this.agentFor(place)).listen(ports);
+  }
+
+  async unserve(place: string, ports: readonly number[]): Promise<void> {
+    await (await this.agentFor(place)).unlisten(ports);
+  }
+
   iptablesPolicyDrops(node: string) {
     return readPolicyDrops(this.node(node));
   }
@@ -212,7 +316,25 @@ export class ClusterRuntime implements Cluster {
   metrics(node: string, timeoutMs?: number): Promise<Scrape> {
     const info = this.state.topology.nodes.find((n) => n.name === node);
     if (!info) throw new Error(`no node named ${node}`);
-    return scrapeNode((from, req) => this.probe(from, req), info, timeoutMs);
+    return scrapeNode((from, req) => this.probe(from, req), info, timeoutMs, this.metricsTarget());
+  }
+
+  metricsTarget(): MetricsTarget {
+    const m = this.state.model?.monitors?.find((x) => x.selectsCalicoNode);
+    if (!m) return DEFAULT_METRICS_TARGET;
+    return {
+      port: typeof m.port === 'number' ? m.port : DEFAULT_METRICS_TARGET.port,
+      path: m.path,
+      intervalSeconds: m.intervalSeconds,
+      monitor: `${m.namespace}/${m.name}`,
+    };
+  }
+
+  bpfLog(node: string, since?: bigint) {
+    const dp = this.bpf();
+    if (!dp)
+      throw new Error(`run ${this.runId} runs the ${this.dataplane.mode} dataplane: there is no eBPF log`);
+    return dp.log(node, since);
   }
 
   syncErrors(): string[] {
@@ -220,12 +342,16 @@ export class ClusterRuntime implements Cluster {
   }
 
   async apply(source: string | object[]): Promise<void> {
+    using _change = this.change();
     await this.refresh();
-    await this.control.apply(source, this.nodeStates(), this.state.model);
+    // What was accepted but is not acted on is said at once, not only in `status` and the report.
+    for (const w of await this.control.apply(source, this.nodeStates(), this.state.model))
+      this.log(`warning: ${w}`);
     await this.reconcile();
   }
 
   async delete(source: string | object[]): Promise<void> {
+    using _change = this.change();
     await this.refresh();
     await this.control.delete(source);
     await this.reconcile();
@@ -261,17 +387,31 @@ export class ClusterRuntime implements Cluster {
     const { settings, warnings } = this.control.settings();
     this.state.warnings = mergeSwitchWarnings(warnings, this.state.warnings, this.state.dataplane, settings);
     if (JSON.stringify(settings) !== JSON.stringify(this.state.settings)) {
-      const resized = mapSizeChanges(this.state.settings, settings);
-      if (resized.length > 0 && settings.bpfEnabled) {
-        // Maps cannot grow in place: new maps are made and the old state is not carried over.
-        this.log(
-          `map sizes changed (${resized.join(', ')}): the eBPF maps are re-created; conntrack and affinity entries are lost, established flows are re-balanced and may be reset`,
-        );
+      // A FelixConfiguration changed: the running dataplane takes what it can in place (its
+      // connections keep flowing); a new dataplane (bpfEnabled) or a change it cannot take
+      // (a map that shrinks) puts the dataplane on again with the new settings.
+      const mode = settings.bpfEnabled ? 'bpf' : 'iptables';
+      const outcome =
+        mode === this.dataplane.mode
+          ? await this.dataplane.update(settings)
+          : { applied: false, reasons: [], changes: [] };
+      if (outcome.applied) {
+        if (outcome.changes.length > 0) this.log(`settings applied in place: ${outcome.changes.join(', ')}`);
+        // Turning kube-proxy cleanup on (or off) under a running eBPF dataplane takes effect now.
+        const cleanup = settings.bpfKubeProxyIptablesCleanupEnabled;
+        if (mode === 'bpf' && cleanup !== this.state.settings.bpfKubeProxyIptablesCleanupEnabled)
+          await this.settleKubeProxy(planSwitch('bpf', 'bpf', settings), this.nodePlaces());
+      } else {
+        const resized = mapSizeChanges(this.state.settings, settings);
+        if (resized.length > 0 && settings.bpfEnabled) {
+          this.log(
+            `map sizes changed (${resized.join(', ')}): the eBPF maps are re-created; conntrack and affinity entries are lost, established flows are re-balanced and may be reset`,
+          );
+        }
+        for (const r of outcome.reasons) this.log(`dataplane reinstalled: ${r}`);
       }
-      // A FelixConfiguration changed: bpfEnabled picks the dataplane, the other fields are read
-      // at install time, so the dataplane is put on again with the new settings.
       this.state.settings = settings;
-      await this.reinstall(settings.bpfEnabled ? 'bpf' : 'iptables');
+      if (!outcome.applied) await this.reinstall(mode);
     }
     const report = await this.dataplane.sync(model);
     this.state.syncErrors = report.errors;
@@ -291,7 +431,7 @@ export class ClusterRuntime implements Cluster {
     await stopMetricsServers(nodes, stateDir(this.runId));
     const old = this.dataplane;
     if (plan.order === 'break-before-make') await retire(old, plan);
-    const next = await createDataplane(mode);
+    const next = await dataplaneFor(mode, this.state);
     await next.install(this.context());
     if (plan.order === 'make-before-break' && this.state.model) {
       const report = await next.sync(this.state.model);
@@ -301,6 +441,12 @@ export class ClusterRuntime implements Cluster {
     this.state.dataplane = mode;
     await saveState(this.state);
     if (plan.order === 'make-before-break') await retire(old, plan);
+    await this.settleKubeProxy(plan, nodes);
+    await this.startMetrics();
+  }
+
+  /** Removes kube-proxy's chains or warns that they are left, as the plan and the settings say. */
+  private async settleKubeProxy(plan: SwitchPlan, nodes: readonly NodePlace[]): Promise<void> {
     const outcome = await settleKubeProxyChains(plan, nodes);
     const removed = Object.values(outcome.removed).reduce((a, b) => a + b, 0);
     if (removed > 0) this.log(`bpfKubeProxyIptablesCleanupEnabled: removed ${removed} kube-proxy chains`);
@@ -310,7 +456,6 @@ export class ClusterRuntime implements Cluster {
       this.state.warnings.push(warning);
       this.log(`warning: ${warning}`);
     }
-    await this.startMetrics();
   }
 
   /** Each node of an eBPF cluster serves Prometheus metrics read from its maps. */
@@ -318,13 +463,27 @@ export class ClusterRuntime implements Cluster {
     if (this.dataplane.mode === 'bpf') await startMetricsServers(this.nodePlaces(), stateDir(this.runId));
   }
 
+  async useBpfSource(source: BpfSource | undefined): Promise<void> {
+    using _change = this.change();
+    await this.refresh();
+    if (source) this.state.bpfSource = source;
+    else delete this.state.bpfSource;
+    await saveState(this.state);
+    if (this.state.dataplane !== 'bpf') return;
+    await this.reinstall('bpf');
+    if (this.state.model) this.state.syncErrors = (await this.dataplane.sync(this.state.model)).errors;
+    await saveState(this.state);
+  }
+
   async switchDataplane(mode: DataplaneMode): Promise<void> {
+    using _change = this.change();
     await this.refresh();
     this.control.patchFelix({ bpfEnabled: mode === 'bpf' });
     await this.reconcile();
   }
 
   async patchFelix(fields: Partial<FelixSettings>): Promise<void> {
+    using _change = this.change();
     await this.refresh();
     this.control.patchFelix(fields);
     await this.reconcile();
@@ -390,6 +549,7 @@ export class ClusterRuntime implements Cluster {
   }
 
   async routeVia(ip: string, nodeNames: string[] | undefined): Promise<void> {
+    using _change = this.change();
     await this.refresh();
     if (nodeNames) {
       for (const n of nodeNames) this.nodeInfo(n);
@@ -494,25 +654,64 @@ export class ClusterRuntime implements Cluster {
     return (await this.agentFor(from)).streamStop(id);
   }
 
-  async down(): Promise<void> {
-    if (this.gone) return;
-    this.gone = true;
-    this.unregister();
+  /** Marks a change in progress; refused once the process is interrupted, since the teardown is coming. */
+  private change(): Disposable {
+    const signal = interruptedBy();
+    if (signal) throw new Interrupted(signal);
+    this.changes++;
+    return {
+      [Symbol.dispose]: () => {
+        if (--this.changes === 0) for (const done of this.changesDone.splice(0)) done();
+      },
+    };
+  }
+
+  /** Removes everything of the run; every caller (an interrupt, the run's own end) awaits the same teardown. */
+  down(): Promise<void> {
+    this.teardown ??= this.tearDown();
+    return this.teardown;
+  }
+
+  private async tearDown(): Promise<void> {
+    try {
+      await this.removeAll();
+    } finally {
+      this.unregister();
+    }
+  }
+
+  private async removeAll(): Promise<void> {
+    const done = (stage: string) => {
+      this.stagesLeft = this.stagesLeft.filter((s) => s !== stage);
+    };
+    if (this.changes > 0) await new Promise<void>((r) => this.changesDone.push(r));
     // Another process may have added agents or switched the dataplane; a run never saved has nothing to read.
     await this.refresh().catch(() => {});
     for (const c of this.agents.values()) await c.close().catch(() => {});
     this.agents.clear();
     await stopProcesses(Object.values(this.state.agents));
     await stopMetricsServers(this.nodePlaces(), stateDir(this.runId)).catch(() => {});
+    // An agent whose starter died before recording it is found by the run's path on its command line.
+    await stopProcesses(await runProcesses(this.runId));
+    done(TEARDOWN_STAGES[0]);
     await this.dataplane.uninstall().catch((e: unknown) => this.log(`dataplane uninstall: ${String(e)}`));
+    done(TEARDOWN_STAGES[1]);
     // The provider removes every place, pin and cgroup of this run, whatever stage the bring-up reached.
     await this.places.reap(this.runId);
+    done(TEARDOWN_STAGES[2]);
     await removeState(this.runId);
+    done(TEARDOWN_STAGES[3]);
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
     await this.down();
   }
+}
+
+/** A new dataplane of a mode, built from the run's copy of bpf/ when it has one. */
+function dataplaneFor(mode: DataplaneMode, state: Pick<RunState, 'bpfSource'>): Promise<AnyDataplane> {
+  const src = state.bpfSource;
+  return createDataplane(mode, src ? { sourceDir: src.sourceDir, buildDir: src.buildDir } : {});
 }
 
 /** Removes a dataplane being replaced; iptables leaves its service chains when the plan says so. */

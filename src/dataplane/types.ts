@@ -39,11 +39,26 @@ export interface Frontend {
   protocol: Protocol;
 }
 
+/** What taking new settings in place came to. */
+export interface UpdateOutcome {
+  /** True when the running dataplane took the settings; false when it must be reinstalled. */
+  applied: boolean;
+  /** Why it could not take them in place, one line each. */
+  reasons: string[];
+  /** `field old -> new` for every field that changed. */
+  changes: string[];
+}
+
 /** A dataplane: installed once on a cluster's nodes, then synced from the realised model. */
 export interface Dataplane {
   readonly mode: DataplaneMode;
   /** Puts the dataplane on every node (programs, maps, chains, devices). */
   install(ctx: DataplaneContext): Promise<void>;
+  /**
+   * Takes new FelixConfiguration settings without a reinstall where it can (established
+   * connections keep flowing); says so, or why a reinstall is needed. The mode does not change.
+   */
+  update(settings: FelixSettings): Promise<UpdateOutcome>;
   /** Programs services (and later policy) to match the model; idempotent. */
   sync(model: ClusterModel): Promise<SyncReport>;
   /** Every service frontend programmed on every node, read back from the kernel. */

@@ -11,7 +11,7 @@
 
 import { cidrContains, cidrLast, formatIpv4, mustCidr4, mustIpv4, parseIpv4 } from './ip.ts';
 import { describeValue, objectLabel } from './manifest.ts';
-import type { ServicePortState, ServiceState } from './model.ts';
+import { DEFAULT_AFFINITY_TIMEOUT_SECONDS, type ServicePortState, type ServiceState } from './model.ts';
 import {
   LB_POOL,
   LB_POOL_FIRST,
@@ -31,8 +31,6 @@ export interface AllocationResult {
   /** One line per refused Service, pending VIP or ignored request. */
   errors: string[];
 }
-
-const DEFAULT_AFFINITY_TIMEOUT = 10_800;
 
 function svcKey(s: { namespace: string; name: string }): string {
   return `${s.namespace}/${s.name}`;
@@ -316,7 +314,7 @@ function stateOf(s: ServiceResource, a: Attempt): ServiceState {
   if (vip) state.loadBalancerIP = vip;
   if (state.sessionAffinity === 'ClientIP') {
     state.sessionAffinityTimeoutSeconds =
-      spec.sessionAffinityConfig?.clientIP?.timeoutSeconds ?? DEFAULT_AFFINITY_TIMEOUT;
+      spec.sessionAffinityConfig?.clientIP?.timeoutSeconds ?? DEFAULT_AFFINITY_TIMEOUT_SECONDS;
   }
   if (spec.selector && Object.keys(spec.selector).length > 0) state.selector = { ...spec.selector };
   return state;

@@ -3,16 +3,21 @@
  * the Service's namespace that match its selector, at the port the targetPort resolves to.
  */
 
-import { mustIpv4 } from './ip.ts';
+import { cidrContains, mustCidr4, mustIpv4 } from './ip.ts';
 import { mapMatches } from './label-selector.ts';
 import type {
   Endpoint,
   EndpointPortState,
+  EndpointSourceState,
   EndpointsState,
+  NodeState,
   PodState,
   ServicePortState,
   ServiceState,
 } from './model.ts';
+
+/** The most addresses a v1 Endpoints object holds; the API server truncates beyond it. */
+export const ENDPOINTS_MAX_ADDRESSES = 1000;
 
 /**
  * The port a pod serves a Service port on: a number as written, or the pod's container port
@@ -54,4 +59,62 @@ export function endpointsOf(service: ServiceState, pods: readonly PodState[]): E
     }
   }
   return { namespace: service.namespace, serviceName: service.name, ports };
+}
+
+/** The node an endpoint runs on: as written, else the node whose pod CIDR holds its address. */
+function nodeOfAddress(ip: string, written: string | undefined, nodes: readonly NodeState[]): string {
+  if (written) return written;
+  const n = mustIpv4(ip);
+  return nodes.find((node) => cidrContains(mustCidr4(node.podCidr), n))?.name ?? '';
+}
+
+/**
+ * The endpoints of a Service without a selector, from what was written for it (EndpointSlices,
+ * or Endpoints subsets): each Service port takes the source ports of its name and protocol.
+ */
+export function endpointsFromSources(
+  service: ServiceState,
+  sources: readonly EndpointSourceState[],
+  nodes: readonly NodeState[],
+): EndpointsState {
+  const mine = sources.filter((s) => s.namespace === service.namespace && s.serviceName === service.name);
+  const ports: EndpointPortState[] = [];
+  for (const port of service.ports) {
+    const byTarget = new Map<number, Endpoint[]>();
+    for (const src of mine) {
+      for (const sp of src.ports) {
+        if (sp.name !== (port.name ?? '') || sp.protocol !== port.protocol) continue;
+        const list = byTarget.get(sp.port) ?? [];
+        for (const e of src.endpoints)
+          list.push({
+            ip: e.ip,
+            nodeName: nodeOfAddress(e.ip, e.nodeName, nodes),
+            podName: e.podName ?? '',
+            ready: e.ready,
+          });
+        byTarget.set(sp.port, list);
+      }
+    }
+    for (const target of [...byTarget.keys()].sort((a, b) => a - b)) {
+      const unique = new Map(byTarget.get(target)!.map((e) => [e.ip, e]));
+      ports.push({
+        portName: port.name ?? '',
+        protocol: port.protocol,
+        port: target,
+        endpoints: [...unique.values()].sort(byAddress),
+      });
+    }
+  }
+  return { namespace: service.namespace, serviceName: service.name, ports };
+}
+
+/** The v1 Endpoints view of computed endpoints: at most 1000 addresses, as the API server keeps. */
+export function truncatedForEndpointsObject(eps: EndpointsState): EndpointsState {
+  const keep = new Set(
+    [...new Set(eps.ports.flatMap((p) => p.endpoints.map((e) => e.ip)))].slice(0, ENDPOINTS_MAX_ADDRESSES),
+  );
+  return {
+    ...eps,
+    ports: eps.ports.map((p) => ({ ...p, endpoints: p.endpoints.filter((e) => keep.has(e.ip)) })),
+  };
 }

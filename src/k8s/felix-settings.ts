@@ -30,7 +30,22 @@ export interface FelixSettings {
   bpfMapSizeConntrack: number;
   bpfKubeProxyIptablesCleanupEnabled: boolean;
   bpfKubeProxyEndpointSlicesEnabled: boolean;
+  /** Ports to the host that no host endpoint policy can close, so a bad policy cannot cut a node off. */
+  failsafeInboundHostPorts: ProtoPort[];
+  /** Ports the host may always connect to, whatever its host endpoint policy says. */
+  failsafeOutboundHostPorts: ProtoPort[];
 }
+
+/** One failsafe port: protocol and port, optionally only for peers in `net`. */
+export interface ProtoPort {
+  protocol: 'TCP' | 'UDP' | 'SCTP';
+  port: number;
+  /** Inbound: the source must be in this CIDR; outbound: the destination. */
+  net?: string;
+}
+
+const tcp = (port: number): ProtoPort => ({ protocol: 'TCP', port });
+const udp = (port: number): ProtoPort => ({ protocol: 'UDP', port });
 
 /** Calico's defaults for the settings above (the seed guide's interface pattern). */
 export const DEFAULT_FELIX_SETTINGS: Readonly<FelixSettings> = Object.freeze({
@@ -49,6 +64,9 @@ export const DEFAULT_FELIX_SETTINGS: Readonly<FelixSettings> = Object.freeze({
   bpfMapSizeConntrack: 512000,
   bpfKubeProxyIptablesCleanupEnabled: true,
   bpfKubeProxyEndpointSlicesEnabled: true,
+  // Calico's defaults: SSH, DHCP, DNS, BGP, etcd (2379, 2380, 6666, 6667), Typha, the API server.
+  failsafeInboundHostPorts: [22, 179, 2379, 2380, 5473, 6443, 6666, 6667].map(tcp).concat(udp(68)),
+  failsafeOutboundHostPorts: [udp(53), udp(67), ...[179, 2379, 2380, 5473, 6443, 6666, 6667].map(tcp)],
 });
 
 /** The `bpfMapSize*` fields that differ between two settings, as `field old -> new`. */

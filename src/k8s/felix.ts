@@ -5,9 +5,10 @@
  */
 import { isIPv6 } from 'node:net';
 import { FieldCheck, fieldOf, indexOf } from './check.ts';
-import { DEFAULT_FELIX_SETTINGS, type FelixSettings } from './felix-settings.ts';
+import { DEFAULT_FELIX_SETTINGS, type FelixSettings, type ProtoPort } from './felix-settings.ts';
 import { formatCidr4, parseCidr4 } from './ip.ts';
 import { describeValue } from './manifest.ts';
+import { compileRe2 } from './validate-re2.ts';
 
 /** How a known-but-not-implemented field is type-checked before it is accepted. */
 type FieldShape =
@@ -124,8 +125,6 @@ const NOT_IMPLEMENTED: Readonly<Record<string, FieldShape>> = {
   chainInsertMode: { enum: ['Insert', 'Append'] },
   defaultEndpointToHostAction: { enum: ['Drop', 'Accept', 'Return'] },
   disableConntrackInvalidCheck: 'bool',
-  failsafeInboundHostPorts: 'list',
-  failsafeOutboundHostPorts: 'list',
   kubeNodePortRanges: 'port-ranges',
   natPortRange: 'port-range',
   natOutgoingAddress: 'string',
@@ -233,23 +232,10 @@ const DURATION = /^(0|([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+)$/;
 const MAP_SIZE_MAX = 4294967295;
 
 /**
- * Compiles an interface pattern the way Felix reads it (Go RE2 syntax) into a JS RegExp.
- * Throws with a reason when Go would not accept it either.
+ * Compiles an interface pattern the way Felix reads it (Go RE2 syntax) into a RegExp that
+ * matches the same names; throws with a reason when it cannot (see validate-re2.ts).
  */
-export function compileIfacePattern(pattern: string): RegExp {
-  if (/\(\?<?[=!]/.test(pattern)) throw new Error('lookaround is not supported by Go regular expressions');
-  if (/\\[1-9]|\\k</.test(pattern))
-    throw new Error('backreferences are not supported by Go regular expressions');
-  let source = pattern.replaceAll('(?P<', '(?<');
-  let flags = '';
-  const leading = /^\(\?([imsU]+)\)/.exec(source);
-  if (leading) {
-    if (leading[1]!.includes('U')) throw new Error('the U flag has no JavaScript equivalent');
-    flags = leading[1]!;
-    source = source.slice(leading[0].length);
-  }
-  return new RegExp(source, flags);
-}
+export const compileIfacePattern: (pattern: string) => RegExp = compileRe2;
 
 /** Checks a CIDR list; IPv4 entries are normalised, IPv6 ones are dropped with a warning. */
 function checkCidrList(
@@ -385,6 +371,28 @@ function checkShape(c: FieldCheck, field: string, value: unknown, shape: FieldSh
   }
 }
 
+/** A failsafe port list: `[{protocol: TCP, port: 22, net: 10.0.0.0/8}]`; `[]` turns failsafe off. */
+function checkProtoPorts(c: FieldCheck, field: string, value: unknown): ProtoPort[] | undefined {
+  const list = c.list(field, value);
+  if (!list) return undefined;
+  return list.map((raw, i) => {
+    const f = indexOf(field, i);
+    const item = c.record(f, raw, true)!;
+    c.onlyKnown(f, item, ['protocol', 'port', 'net']);
+    const protocols = ['TCP', 'UDP', 'SCTP'] as const;
+    const protocol = checkEnumFolded(c, fieldOf(f, 'protocol'), item.protocol ?? 'TCP', protocols)!;
+    const port = c.int(fieldOf(f, 'port'), item.port, 0, 65535, true)!;
+    const out: ProtoPort = { protocol, port };
+    const net = c.string(fieldOf(f, 'net'), item.net);
+    if (net) {
+      const cidr = parseCidr4(net.includes('/') ? net : `${net}/32`);
+      if (!cidr) c.fail(fieldOf(f, 'net'), `must be an IPv4 CIDR, got ${describeValue(net)}`);
+      out.net = formatCidr4(cidr);
+    }
+    return out;
+  });
+}
+
 /** Checks the implemented fields, returning those the spec sets. */
 function checkImplemented(c: FieldCheck, spec: Record<string, unknown>, at: string): Partial<FelixSettings> {
   const f = (name: keyof FelixSettings) => fieldOf(at, name);
@@ -424,6 +432,8 @@ function checkImplemented(c: FieldCheck, spec: Record<string, unknown>, at: stri
     'bpfKubeProxyIptablesCleanupEnabled',
     c.bool(f('bpfKubeProxyIptablesCleanupEnabled'), spec.bpfKubeProxyIptablesCleanupEnabled),
   );
+  for (const key of ['failsafeInboundHostPorts', 'failsafeOutboundHostPorts'] as const)
+    set(key, checkProtoPorts(c, f(key), spec[key]));
   set(
     'bpfKubeProxyEndpointSlicesEnabled',
     c.bool(f('bpfKubeProxyEndpointSlicesEnabled'), spec.bpfKubeProxyEndpointSlicesEnabled),
@@ -436,6 +446,8 @@ export function mergeFelixSettings(...layers: readonly Partial<FelixSettings>[])
   const merged: FelixSettings = {
     ...DEFAULT_FELIX_SETTINGS,
     bpfDSROptoutCIDRs: [...DEFAULT_FELIX_SETTINGS.bpfDSROptoutCIDRs],
+    failsafeInboundHostPorts: structuredClone(DEFAULT_FELIX_SETTINGS.failsafeInboundHostPorts),
+    failsafeOutboundHostPorts: structuredClone(DEFAULT_FELIX_SETTINGS.failsafeOutboundHostPorts),
   };
   for (const layer of layers) Object.assign(merged, structuredClone(layer));
   return merged;

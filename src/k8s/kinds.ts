@@ -11,6 +11,19 @@ export interface KindInfo {
   namespaced: boolean;
 }
 
+/** The apiVersions Calico's objects are served by. */
+const CALICO_API_VERSIONS = ['projectcalico.org/v3', 'crd.projectcalico.org/v1'] as const;
+
+/**
+ * The store's kind for what a manifest writes: Calico's `NetworkPolicy` is a kind of its own
+ * (`NetworkPolicy.projectcalico.org`), as it is a resource of its own in a real API server.
+ */
+export function storedKind(kind: string, apiVersion: unknown): string {
+  if (kind === 'NetworkPolicy' && typeof apiVersion === 'string' && apiVersion.includes('projectcalico.org'))
+    return 'NetworkPolicy.projectcalico.org';
+  return kind;
+}
+
 /** Every supported kind, in the order a batch is committed (namespaces before their contents). */
 export const KINDS = {
   Namespace: { apiVersions: ['v1'], namespaced: false },
@@ -18,9 +31,20 @@ export const KINDS = {
     apiVersions: ['projectcalico.org/v3', 'crd.projectcalico.org/v1'],
     namespaced: false,
   },
+  // What the operator writes into FelixConfiguration: after it, so it is applied second.
+  Installation: { apiVersions: ['operator.tigera.io/v1'], namespaced: false },
   Deployment: { apiVersions: ['apps/v1'], namespaced: true },
   Service: { apiVersions: ['v1'], namespaced: true },
+  EndpointSlice: { apiVersions: ['discovery.k8s.io/v1'], namespaced: true },
+  Endpoints: { apiVersions: ['v1'], namespaced: true },
+  // The guide writes `apiVersion: v1`; the Prometheus operator serves monitoring.coreos.com/v1.
+  ServiceMonitor: { apiVersions: ['monitoring.coreos.com/v1', 'v1'], namespaced: true },
   NetworkPolicy: { apiVersions: ['networking.k8s.io/v1'], namespaced: true },
+  // Calico's objects; its NetworkPolicy shares the kind name, so the store keys it by resource.group.
+  KubeControllersConfiguration: { apiVersions: CALICO_API_VERSIONS, namespaced: false },
+  HostEndpoint: { apiVersions: CALICO_API_VERSIONS, namespaced: false },
+  GlobalNetworkPolicy: { apiVersions: CALICO_API_VERSIONS, namespaced: false },
+  'NetworkPolicy.projectcalico.org': { apiVersions: CALICO_API_VERSIONS, namespaced: true },
 } as const satisfies Record<string, KindInfo>;
 
 /** A kind the control plane supports. */

@@ -6,7 +6,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { LineCounter, parseAllDocuments } from 'yaml';
-import { DEFAULT_NAMESPACE, isSupportedKind, KINDS } from './kinds.ts';
+import { DEFAULT_NAMESPACE, isSupportedKind, KINDS, storedKind } from './kinds.ts';
 
 /** Where an object was written. */
 export interface ManifestSource {
@@ -116,7 +116,7 @@ export function identify(object: unknown, source: ManifestSource): Manifest {
   if (kind === undefined) fail(docLabel, 'kind', 'required');
   if (typeof kind !== 'string' || kind === '')
     fail(docLabel, 'kind', `must be a string, got ${describeValue(kind)}`);
-  const kindText = kind as string;
+  const kindText = storedKind(kind as string, apiVersion);
   const metadata = object.metadata;
   if (metadata !== undefined && !isRecord(metadata)) {
     fail(`${kindText} (${docLabel})`, 'metadata', `must be a mapping, got ${describeValue(metadata)}`);

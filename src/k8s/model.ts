@@ -1,4 +1,6 @@
 import type { V1NetworkPolicySpec } from '@kubernetes/client-node';
+import type { CalicoPolicyState, HostEndpointState } from './calico-model.ts';
+import type { ProtoPort } from './felix-settings.ts';
 
 /**
  * The realised cluster state that the embedded control plane computes from Kubernetes objects
@@ -73,6 +75,9 @@ export interface ServiceState {
   ports: ServicePortState[];
 }
 
+/** Kubernetes' ClientIP affinity timeout when a Service names none. */
+export const DEFAULT_AFFINITY_TIMEOUT_SECONDS = 10_800;
+
 /** One backend of a Service port, after targetPort resolution. */
 export interface Endpoint {
   ip: string;
@@ -121,7 +126,20 @@ export interface ClusterModel {
   nodes: NodeState[];
   pods: PodState[];
   services: ServiceState[];
+  /**
+   * Every Service's endpoints as its EndpointSlices carry them: the ones the EndpointSlice
+   * controller publishes for a Service with a selector, and for one without, the slices written
+   * for it and those mirrored from its written Endpoints object (as the API server mirrors them).
+   */
   endpoints: EndpointsState[];
+  /**
+   * The same as the v1 Endpoints objects carry them (what a proxy that does not read
+   * EndpointSlices sees): capped at 1000 addresses, and without the slices written for a Service
+   * without a selector, which are never mirrored back. Absent in older models (like `endpoints`).
+   */
+  legacyEndpoints?: EndpointsState[];
+  /** ServiceMonitors: where and how often the nodes' metrics are scraped. Absent in older models. */
+  monitors?: ServiceMonitorState[];
   /** The cluster-wide pod CIDR (kube-proxy's --cluster-cidr). */
   clusterCidr: string;
   /** The service CIDR. */
@@ -130,6 +148,33 @@ export interface ClusterModel {
   namespaces?: NamespaceState[];
   /** Every NetworkPolicy; absent (like empty) in models written before policy was enforced. */
   policies?: NetworkPolicyState[];
+  /** Host endpoints, written and automatic; absent (like empty) in older models. */
+  hostEndpoints?: HostEndpointState[];
+  /** GlobalNetworkPolicies and Calico NetworkPolicies; absent (like empty) in older models. */
+  calicoPolicies?: CalicoPolicyState[];
+  /** The failsafe ports in force (FelixConfiguration); absent in older models (Calico's defaults). */
+  failsafe?: { inbound: ProtoPort[]; outbound: ProtoPort[] };
+}
+
+/** One written EndpointSlice (discovery.k8s.io/v1) or Endpoints subset, normalised. */
+export interface EndpointSourceState {
+  namespace: string;
+  /** The Service it belongs to (its `kubernetes.io/service-name` label, or an Endpoints' own name). */
+  serviceName: string;
+  ports: { name: string; port: number; protocol: Protocol }[];
+  endpoints: { ip: string; ready: boolean; nodeName?: string; podName?: string }[];
+}
+
+/** A ServiceMonitor endpoint as `dpconform metrics` scrapes it. */
+export interface ServiceMonitorState {
+  namespace: string;
+  name: string;
+  /** The port as written: a port name or a number. */
+  port: string | number;
+  path: string;
+  intervalSeconds: number;
+  /** True when its selector picks the calico-node endpoints (`k8s-app: calico-node`). */
+  selectsCalicoNode: boolean;
 }
 
 /** The identity of a namespaced object: `namespace/name`. */

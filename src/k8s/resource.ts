@@ -10,9 +10,13 @@ import type {
   V1ObjectMeta,
   V1Service,
 } from '@kubernetes/client-node';
+import type { CalicoPolicyState, HostEndpointState } from './calico-model.ts';
 import type { FelixSpecResult } from './felix.ts';
 import type { SupportedKind } from './kinds.ts';
 import { type ManifestSource, objectLabel } from './manifest.ts';
+import type { EndpointSourceState, ServiceMonitorState } from './model.ts';
+import type { KubeControllersSettings } from './validate-host-endpoint.ts';
+import type { InstallationState } from './validate-operator.ts';
 
 interface ResourceBase {
   apiVersion: string;
@@ -66,13 +70,101 @@ export interface FelixConfigurationResource extends ResourceBase {
   felix: FelixSpecResult;
 }
 
+/** A Calico object as written (Calico's API has no client-node model). */
+export interface CalicoObject {
+  apiVersion: string;
+  kind: string;
+  metadata: V1ObjectMeta;
+  spec?: Record<string, unknown>;
+}
+
+/** A HostEndpoint, normalised. */
+export interface HostEndpointResource extends ResourceBase {
+  kind: 'HostEndpoint';
+  namespace: undefined;
+  object: CalicoObject;
+  hostEndpoint: HostEndpointState;
+}
+
+/** A GlobalNetworkPolicy, normalised. */
+export interface GlobalNetworkPolicyResource extends ResourceBase {
+  kind: 'GlobalNetworkPolicy';
+  namespace: undefined;
+  object: CalicoObject;
+  policy: CalicoPolicyState;
+}
+
+/** A namespaced Calico NetworkPolicy, normalised. */
+export interface CalicoNetworkPolicyResource extends ResourceBase {
+  kind: 'NetworkPolicy.projectcalico.org';
+  namespace: string;
+  object: CalicoObject;
+  policy: CalicoPolicyState;
+}
+
+/** The KubeControllersConfiguration (only `default` exists). */
+export interface KubeControllersResource extends ResourceBase {
+  kind: 'KubeControllersConfiguration';
+  namespace: undefined;
+  object: CalicoObject;
+  controllers: KubeControllersSettings;
+}
+
+/** An object as written, for kinds without a client-node model of their own. */
+export interface WrittenObject {
+  apiVersion: string;
+  kind: string;
+  metadata: V1ObjectMeta;
+  [field: string]: unknown;
+}
+
+/** An EndpointSlice written for a Service, with what a proxy reads of it. */
+export interface EndpointSliceResource extends ResourceBase {
+  kind: 'EndpointSlice';
+  namespace: string;
+  object: WrittenObject;
+  sources: EndpointSourceState[];
+}
+
+/** An Endpoints object written for a Service, with what a proxy reads of it. */
+export interface EndpointsResource extends ResourceBase {
+  kind: 'Endpoints';
+  namespace: string;
+  object: WrittenObject;
+  sources: EndpointSourceState[];
+}
+
+/** The operator's Installation (only `default` exists). */
+export interface InstallationResource extends ResourceBase {
+  kind: 'Installation';
+  namespace: undefined;
+  object: WrittenObject;
+  installation: InstallationState;
+}
+
+/** A Prometheus operator ServiceMonitor. */
+export interface ServiceMonitorResource extends ResourceBase {
+  kind: 'ServiceMonitor';
+  namespace: string;
+  object: WrittenObject;
+  monitor: ServiceMonitorState;
+}
+
 /** Any object the store holds. */
 export type Resource =
   | NamespaceResource
   | DeploymentResource
   | ServiceResource
   | NetworkPolicyResource
-  | FelixConfigurationResource;
+  | FelixConfigurationResource
+  | HostEndpointResource
+  | GlobalNetworkPolicyResource
+  | CalicoNetworkPolicyResource
+  | KubeControllersResource
+  | EndpointSliceResource
+  | EndpointsResource
+  | InstallationResource
+  | ServiceMonitorResource;
 
 /** The identity of an object, independent of apiVersion. */
 export interface ObjectRef {

@@ -7,9 +7,13 @@ import { FieldCheck, fieldOf, isDns1035Label, isDnsLabel, isDnsSubdomain } from 
 import { checkFelixSpec } from './felix.ts';
 import { describeSupportedKinds, isSupportedKind, KINDS } from './kinds.ts';
 import { describeValue, type Manifest, ManifestError, manifestLabel } from './manifest.ts';
-import type { FelixConfigurationObject, Resource } from './resource.ts';
+import type { CalicoObject, FelixConfigurationObject, Resource, WrittenObject } from './resource.ts';
+import { checkCalicoPolicySpec } from './validate-calico-policy.ts';
 import { checkDeploymentSpec } from './validate-deployment.ts';
+import { checkEndpointSlice, checkEndpoints } from './validate-endpoints.ts';
+import { checkHostEndpointSpec, checkKubeControllersSpec } from './validate-host-endpoint.ts';
 import { checkNetworkPolicySpec } from './validate-network-policy.ts';
+import { checkInstallation, checkServiceMonitor } from './validate-operator.ts';
 import { checkServiceSpec } from './validate-service.ts';
 
 /** What a kind's names must look like, as kube-apiserver checks them. */
@@ -22,6 +26,17 @@ const NAME_RULES = {
   Deployment: ["a DNS subdomain (lower-case alphanumerics, '-' and '.')", isDnsSubdomain],
   NetworkPolicy: ["a DNS subdomain (lower-case alphanumerics, '-' and '.')", isDnsSubdomain],
   FelixConfiguration: ["a DNS subdomain (lower-case alphanumerics, '-' and '.')", isDnsSubdomain],
+  Installation: ["a DNS subdomain (lower-case alphanumerics, '-' and '.')", isDnsSubdomain],
+  EndpointSlice: ["a DNS subdomain (lower-case alphanumerics, '-' and '.')", isDnsSubdomain],
+  Endpoints: ["a DNS subdomain (lower-case alphanumerics, '-' and '.')", isDnsSubdomain],
+  ServiceMonitor: ["a DNS subdomain (lower-case alphanumerics, '-' and '.')", isDnsSubdomain],
+  KubeControllersConfiguration: ["a DNS subdomain (lower-case alphanumerics, '-' and '.')", isDnsSubdomain],
+  HostEndpoint: ["a DNS subdomain (lower-case alphanumerics, '-' and '.')", isDnsSubdomain],
+  GlobalNetworkPolicy: ["a DNS subdomain (lower-case alphanumerics, '-' and '.')", isDnsSubdomain],
+  'NetworkPolicy.projectcalico.org': [
+    "a DNS subdomain (lower-case alphanumerics, '-' and '.')",
+    isDnsSubdomain,
+  ],
 } as const;
 
 function checkMetadata(c: FieldCheck, m: Manifest & { kind: keyof typeof NAME_RULES }): void {
@@ -46,6 +61,11 @@ function normalised(m: Manifest): Record<string, unknown> {
   return object;
 }
 
+/** A checked object, typed as written (its kind-specific content is checked separately). */
+function written(object: Record<string, unknown>): WrittenObject {
+  return object as unknown as WrittenObject;
+}
+
 /** Validates one manifest. */
 export function validateManifest(m: Manifest): Resource {
   const label = manifestLabel(m);
@@ -56,7 +76,7 @@ export function validateManifest(m: Manifest): Resource {
       file: m.source.file,
       object: label,
       field: 'kind',
-      message: `kind ${kind} is not supported; supported: ${describeSupportedKinds()}`,
+      message: `${kind} is not a kind dpconform applies; it applies ${describeSupportedKinds()}`,
     });
   }
   const served: readonly string[] = KINDS[kind].apiVersions;
@@ -79,6 +99,77 @@ export function validateManifest(m: Manifest): Resource {
       return { ...base, kind, namespace: m.namespace!, object: checkServiceSpec(c, object) };
     case 'NetworkPolicy':
       return { ...base, kind, namespace: m.namespace!, object: checkNetworkPolicySpec(c, object) };
+    case 'EndpointSlice': {
+      const slice = checkEndpointSlice(c, object, m.namespace!);
+      return {
+        ...base,
+        kind,
+        namespace: m.namespace!,
+        object: written(object),
+        sources: slice ? [slice] : [],
+      };
+    }
+    case 'Endpoints':
+      return {
+        ...base,
+        kind,
+        namespace: m.namespace!,
+        object: written(object),
+        sources: checkEndpoints(c, object, m.namespace!, m.name),
+      };
+    case 'Installation':
+      return {
+        ...base,
+        kind,
+        namespace: undefined,
+        object: written(object),
+        installation: checkInstallation(c, object, m.name),
+      };
+    case 'ServiceMonitor':
+      if (m.apiVersion === 'v1')
+        c.warn(
+          'apiVersion',
+          'ServiceMonitor is served by monitoring.coreos.com/v1; v1 accepted as the guide writes it',
+        );
+      return {
+        ...base,
+        kind,
+        namespace: m.namespace!,
+        object: written(object),
+        monitor: checkServiceMonitor(c, object, m.namespace!, m.name),
+      };
+    case 'HostEndpoint':
+      return {
+        ...base,
+        kind,
+        namespace: undefined,
+        object: object as unknown as CalicoObject,
+        hostEndpoint: checkHostEndpointSpec(c, object, m.name),
+      };
+    case 'GlobalNetworkPolicy':
+      return {
+        ...base,
+        kind,
+        namespace: undefined,
+        object: object as unknown as CalicoObject,
+        policy: checkCalicoPolicySpec(c, object, m.name, undefined),
+      };
+    case 'NetworkPolicy.projectcalico.org':
+      return {
+        ...base,
+        kind,
+        namespace: m.namespace!,
+        object: object as unknown as CalicoObject,
+        policy: checkCalicoPolicySpec(c, object, m.name, m.namespace),
+      };
+    case 'KubeControllersConfiguration':
+      return {
+        ...base,
+        kind,
+        namespace: undefined,
+        object: object as unknown as CalicoObject,
+        controllers: checkKubeControllersSpec(c, object, m.name),
+      };
     case 'FelixConfiguration': {
       if (m.name !== 'default' && !m.name.startsWith('node.')) {
         c.warn('metadata.name', "only 'default' and 'node.<nodename>' take effect");

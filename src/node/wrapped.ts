@@ -14,18 +14,25 @@ export interface WrappedPlaceInit {
   where: string;
   /** Turns an argv into one that runs inside the place. */
   wrap: (argv: readonly string[]) => string[];
+  /**
+   * Turns an argv of this machine's program into one that runs in the place's network with this
+   * machine's files (default `wrap`, for places that share them). A container enters its own
+   * files for `exec`, and only its network for `spawn`.
+   */
+  wrapSpawn?: (argv: readonly string[]) => string[];
 }
 
 /** A place whose commands run on this machine, wrapped to enter it. */
 export function wrappedPlace(init: WrappedPlaceInit): Place {
+  const wrapSpawn = init.wrapSpawn ?? init.wrap;
   return {
     name: init.name,
     kind: init.kind,
     where: init.where,
     exec: (argv, opts) => run(init.wrap(argv), opts),
     execJson: (argv, opts) => runJson(init.wrap(argv), opts),
-    spawn: (argv, opts) => start(init.wrap(argv), opts),
-    spawnArgv: (argv) => init.wrap(argv),
+    spawn: (argv, opts) => start(wrapSpawn(argv), opts),
+    spawnArgv: (argv) => wrapSpawn(argv),
   };
 }
 
@@ -44,7 +51,13 @@ export function wrappedNode(
   facts: NodeFacts,
   init: Omit<WrappedPlaceInit, 'name' | 'kind'> & { bpffsDir: string; cgroupDir: string },
 ): NodePlace {
-  const place = wrappedPlace({ name: facts.name, kind: 'node', where: init.where, wrap: init.wrap });
+  const place = wrappedPlace({
+    name: facts.name,
+    kind: 'node',
+    where: init.where,
+    wrap: init.wrap,
+    ...(init.wrapSpawn ? { wrapSpawn: init.wrapSpawn } : {}),
+  });
   return {
     ...place,
     kind: 'node',

@@ -8,6 +8,23 @@ import { metricsUrl } from '../dataplane/bpf/metrics/process.ts';
 import type { ProbeRequest, ProbeResult } from '../workload/types.ts';
 import { parseExposition, type Sample } from './prometheus.ts';
 
+/** Where a node's endpoint is scraped (a ServiceMonitor may say; Felix's defaults otherwise). */
+export interface MetricsTarget {
+  port: number;
+  path: string;
+  /** How often a watching scraper scrapes. */
+  intervalSeconds: number;
+  /** The ServiceMonitor that said so, as `namespace/name`. */
+  monitor?: string;
+}
+
+/** Felix's own endpoint, scraped every 30 s: what applies without a ServiceMonitor. */
+export const DEFAULT_METRICS_TARGET: MetricsTarget = {
+  port: METRICS_PORT,
+  path: METRICS_PATH,
+  intervalSeconds: 30,
+};
+
 /** A scrape of one node. */
 export interface Scrape {
   node: string;
@@ -24,13 +41,17 @@ export async function scrapeNode(
   probe: (from: string, req: ProbeRequest) => Promise<ProbeResult>,
   node: { name: string; ip: string },
   timeoutMs = 5000,
+  target: MetricsTarget = DEFAULT_METRICS_TARGET,
 ): Promise<Scrape> {
-  const url = metricsUrl(node);
+  const url =
+    target.port === METRICS_PORT && target.path === METRICS_PATH
+      ? metricsUrl(node)
+      : `http://${node.ip}:${target.port}${target.path}`;
   const r = await probe(node.name, {
     kind: 'http',
     host: node.ip,
-    port: METRICS_PORT,
-    path: METRICS_PATH,
+    port: target.port,
+    path: target.path,
     timeoutMs,
   });
   if (!r.ok)

@@ -10,6 +10,7 @@ import type { V1NetworkPolicyPeer, V1NetworkPolicyPort } from '@kubernetes/clien
 import { cidrContains, parseCidr4, parseIpv4 } from '../k8s/ip.ts';
 import { selectorMatches } from '../k8s/label-selector.ts';
 import type { ClusterModel, NetworkPolicyState, PodState, Protocol } from '../k8s/model.ts';
+import { calicoDirection } from './calico-pods.ts';
 import type {
   AllowRule,
   CidrPeer,
@@ -25,7 +26,13 @@ export const NAMESPACE_NAME_LABEL = 'kubernetes.io/metadata.name';
 
 /** The inputs as carried by the realised model (no policies when the model has none). */
 export function policyInputsFromModel(model: ClusterModel): PolicyInputs {
-  return { policies: model.policies ?? [], pods: model.pods, namespaces: model.namespaces ?? [] };
+  return {
+    policies: model.policies ?? [],
+    pods: model.pods,
+    namespaces: model.namespaces ?? [],
+    calicoPolicies: model.calicoPolicies ?? [],
+    hostEndpoints: model.hostEndpoints ?? [],
+  };
 }
 
 /**
@@ -241,14 +248,25 @@ export function compilePolicy(inputs: PolicyInputs): PodPolicy[] {
     const selecting = inputs.policies.filter(
       (p) => p.namespace === pod.namespace && selectorMatches(p.spec.podSelector ?? {}, pod.labels),
     );
+    // Calico policy folds the Kubernetes result in at its place in Calico's order.
+    const calico = inputs.calicoPolicies ?? [];
+    const eps = {
+      pods: inputs.pods,
+      namespaces: inputs.namespaces,
+      hostEndpoints: inputs.hostEndpoints ?? [],
+    };
+    const direction = (d: Direction): DirectionPolicy => {
+      const kubernetes = compileDirection(pod, selecting, d, ctx);
+      return calico.length > 0 ? calicoDirection(pod, d, kubernetes, calico, eps) : kubernetes;
+    };
     return {
       namespace: pod.namespace,
       name: pod.name,
       ip: pod.ip,
       nodeName: pod.nodeName,
       hostIface: pod.hostIface,
-      ingress: compileDirection(pod, selecting, 'ingress', ctx),
-      egress: compileDirection(pod, selecting, 'egress', ctx),
+      ingress: direction('ingress'),
+      egress: direction('egress'),
     };
   });
 }

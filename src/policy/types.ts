@@ -3,6 +3,7 @@
  * isolated and which traffic is allowed. Plain data, independent of any dataplane, so that the
  * iptables chains and the eBPF policy maps are programmed from the same thing.
  */
+import type { CalicoPolicyState, HostEndpointState } from '../k8s/calico-model.ts';
 import type { NamespaceState, NetworkPolicyState, PodState, Protocol } from '../k8s/model.ts';
 
 /** What the compiler reads: the same objects a real cluster's API server would hold. */
@@ -10,6 +11,10 @@ export interface PolicyInputs {
   policies: readonly NetworkPolicyState[];
   pods: readonly PodState[];
   namespaces: readonly NamespaceState[];
+  /** GlobalNetworkPolicies and Calico NetworkPolicies (none when absent). */
+  calicoPolicies?: readonly CalicoPolicyState[];
+  /** Host endpoints, which Calico rules' selectors can pick as peers. */
+  hostEndpoints?: readonly HostEndpointState[];
 }
 
 /** Traffic direction as seen from the selected pod. */

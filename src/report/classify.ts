@@ -14,6 +14,11 @@ export const AREA_ORDER: readonly string[] = [
   'policy',
   'map-full',
   'rollback',
+  'host-protection',
+  'mtu',
+  'felix',
+  'datapath',
+  'performance',
 ];
 
 /** Orders area names: known areas first in {@link AREA_ORDER}, the rest alphabetically. */

@@ -6,7 +6,15 @@
  */
 import { access, readFile } from 'node:fs/promises';
 import { arch, hostname, release, version } from 'node:os';
+import {
+  BPF_KERNEL_FLOOR,
+  meetsFloor,
+  type ProbeOutcome,
+  probeTunnel,
+  type TunnelProbes,
+} from '../kernel/probes.ts';
 import { CommandError, type RunResult, run } from '../sys/exec.ts';
+import { cgroup2MountPoint, parseMountinfo } from '../sys/mounts.ts';
 import type { Environment, FeatureState, KernelFeature, ToolVersion } from './model.ts';
 
 /** The system calls the probe makes; tests replace them. */
@@ -17,6 +25,8 @@ export interface ProbeIO {
   read(path: string): Promise<string | undefined>;
   /** True when the path exists. */
   exists(path: string): Promise<boolean>;
+  /** Runs the dataplane's tunnel code on this kernel (probes by doing); absent: not probed. */
+  tunnel?(): Promise<TunnelProbes>;
 }
 
 /** The real machine, through src/sys/exec.ts. */
@@ -42,6 +52,7 @@ export const systemIO: ProbeIO = {
       () => false,
     );
   },
+  tunnel: () => probeTunnel(),
 };
 
 /** The part of `bpftool -j feature probe kernel` the report reads. */
@@ -59,7 +70,20 @@ function state(value: boolean | undefined): FeatureState {
 /** Kernel features from bpftool's probe (or `undefined` when bpftool could not run) and /proc. */
 export function kernelFeatures(
   probe: BpftoolFeatures | undefined,
-  facts: { jitEnable?: string | undefined; vxlan: FeatureState; vxlanDetail?: string; cgroup2: boolean },
+  facts: {
+    jitEnable?: string | undefined;
+    vxlan: FeatureState;
+    vxlanDetail?: string;
+    cgroup2: boolean;
+    /** Where cgroup v2 is mounted. */
+    cgroup2Mount?: string;
+    /** The kernel release, judged against the floor of bpf/. */
+    release?: string;
+    /** What the tunnel-key probe found by running the dataplane's code. */
+    tunnelKey?: ProbeOutcome;
+    /** What one packet sent through a VXLAN device with the dataplane's code did. */
+    tunnelPath?: ProbeOutcome;
+  },
 ): KernelFeature[] {
   const cfg = probe?.system_config ?? {};
   const prog = (name: string) => (probe ? state(probe.program_types?.[`have_${name}_prog_type`]) : 'unknown');
@@ -81,13 +105,33 @@ export function kernelFeatures(
     typeof clsact === 'string' ? `CONFIG_NET_SCH_INGRESS=${clsact}` : undefined,
   );
   add('BPF JIT', jitState(facts.jitEnable), jitDetail(facts.jitEnable, cfg.CONFIG_BPF_JIT_ALWAYS_ON));
-  add('helper bpf_skb_set_tunnel_key (sched_cls)', helper('bpf_skb_set_tunnel_key'));
-  add('helper bpf_skb_get_tunnel_key (sched_cls)', helper('bpf_skb_get_tunnel_key'));
+  if (facts.release !== undefined) {
+    add(
+      `Linux ${BPF_KERNEL_FLOOR} or later (the floor of bpf/)`,
+      meetsFloor(facts.release) ? 'yes' : 'no',
+      facts.release,
+    );
+  }
+  // Probed by doing: a kernel can have these helpers and still refuse the key size bpf/ passes.
+  add(
+    'tunnel key set and read back at the dataplane’s size (bpf_skb_set/get_tunnel_key)',
+    facts.tunnelKey?.state ?? 'unknown',
+    facts.tunnelKey?.detail ?? 'not probed',
+  );
+  add(
+    'one packet through the dataplane’s tunnel path (collect-metadata VXLAN)',
+    facts.tunnelPath?.state ?? 'unknown',
+    facts.tunnelPath?.detail ?? 'not probed',
+  );
   add('helper bpf_redirect_neigh (sched_cls)', helper('bpf_redirect_neigh'));
   add('LRU hash maps', map('lru_hash'));
   add('LPM trie maps', map('lpm_trie'));
   add('cgroup sock_addr programs', prog('cgroup_sock_addr'));
-  add('cgroup v2 (/sys/fs/cgroup/unified)', facts.cgroup2 ? 'yes' : 'no');
+  add(
+    'cgroup v2',
+    facts.cgroup2 ? 'yes' : 'no',
+    facts.cgroup2Mount ?? 'no cgroup2 mount in /proc/self/mountinfo',
+  );
   add('VXLAN', facts.vxlan, facts.vxlanDetail);
   return features;
 }
@@ -159,14 +203,6 @@ export function bpffsMounted(procMounts: string | undefined): boolean {
   });
 }
 
-/** True when /proc/mounts shows cgroup v2 at /sys/fs/cgroup/unified or /sys/fs/cgroup. */
-export function cgroup2Mounted(procMounts: string | undefined): boolean {
-  return (procMounts ?? '').split('\n').some((line) => {
-    const [, mountPoint, type] = line.split(' ');
-    return type === 'cgroup2' && (mountPoint === '/sys/fs/cgroup/unified' || mountPoint === '/sys/fs/cgroup');
-  });
-}
-
 async function probeVxlan(
   io: ProbeIO,
   kernelRelease: string,
@@ -211,15 +247,18 @@ export async function probeEnvironment(options: EnvironmentOptions = {}): Promis
   const io = options.io ?? systemIO;
   const repoRoot = options.repoRoot ?? process.cwd();
   const kernelRelease = release();
-  const [mounts, btf, jit, probeRun, vxlan, bpfSource, tools] = await Promise.all([
+  const [mounts, mountinfo, btf, jit, probeRun, vxlan, bpfSource, tools, tunnel] = await Promise.all([
     io.read('/proc/mounts'),
+    io.read('/proc/self/mountinfo'),
     io.exists('/sys/kernel/btf/vmlinux'),
     io.read('/proc/sys/net/core/bpf_jit_enable'),
     io.run(['bpftool', '-j', 'feature', 'probe', 'kernel']),
     probeVxlan(io, kernelRelease),
     probeBpfSource(io, repoRoot),
     Promise.all(TOOLS.map((t) => probeTool(io, t))),
+    io.tunnel?.(),
   ]);
+  const cgroup2Mount = cgroup2MountPoint(parseMountinfo(mountinfo ?? ''));
   let probe: BpftoolFeatures | undefined;
   if (probeRun && probeRun.exitCode === 0) {
     try {
@@ -232,7 +271,14 @@ export async function probeEnvironment(options: EnvironmentOptions = {}): Promis
     hostname: hostname(),
     arch: arch(),
     kernel: { release: kernelRelease, version: version(), btf, bpffsMounted: bpffsMounted(mounts) },
-    features: kernelFeatures(probe, { jitEnable: jit, ...vxlan, cgroup2: cgroup2Mounted(mounts) }),
+    features: kernelFeatures(probe, {
+      jitEnable: jit,
+      ...vxlan,
+      cgroup2: cgroup2Mount !== undefined,
+      ...(cgroup2Mount !== undefined ? { cgroup2Mount } : {}),
+      release: kernelRelease,
+      ...(tunnel ? { tunnelKey: tunnel.key, tunnelPath: tunnel.path } : {}),
+    }),
     tools: [...tools, { name: 'node', found: true, version: process.versions.node }],
     bpfSource,
   };

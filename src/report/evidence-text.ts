@@ -2,7 +2,14 @@
  * Evidence and failures as plain text, in the same words for every format (JUnit, Markdown,
  * HTML captions), so a person sees the same thing wherever they read the report.
  */
-import type { Evidence, Failure, MapUsageEvidence } from './model.ts';
+import type {
+  Attachment,
+  Evidence,
+  Failure,
+  FigureEvidence,
+  MapUsageEvidence,
+  Requirement,
+} from './model.ts';
 
 /** A map's usage as a share of its capacity (0 when the capacity is unknown). */
 export function mapUsage(item: MapUsageEvidence): number {
@@ -40,7 +47,74 @@ export function evidenceTitle(item: Evidence): string {
       return `${label}${item.protocol} ${item.from} → ${item.target}: ${item.ok ? 'answered' : `failed${item.error ? ` (${item.error})` : ''}`}${item.sourceSeen ? `, server saw ${item.sourceSeen}` : ''}`;
     case 'text':
       return item.label ?? 'note';
+    case 'figure':
+      return `${label}${figureText(item)}${item.where ? ` on ${item.where}` : ''}`;
   }
+}
+
+/** A figure with its unit and spread: `1520 req/s ± 40 (higher is better)`. */
+export function figureText(item: FigureEvidence): string {
+  const unit = item.unit ? ` ${item.unit}` : '';
+  const spread = item.spread === undefined ? ', no spread measured' : ` ± ${round(item.spread)}${unit}`;
+  return `${item.name}: ${round(item.value)}${unit}${spread}${item.better ? ` (${item.better} is better)` : ''}`;
+}
+
+/** A number with at most three significant decimals, as people read figures. */
+export function round(n: number): string {
+  return String(Math.round(n * 1000) / 1000);
+}
+
+/** Bytes the way a person reads them: `812 B`, `14.2 KiB`, `3.0 MiB`. */
+export function formatBytes(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let n = bytes / 1024;
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) {
+    n /= 1024;
+    i += 1;
+  }
+  return `${n.toFixed(1)} ${units[i]}`;
+}
+
+/** The file name of an evidence file (its path's last part). */
+export function attachmentName(a: Attachment): string {
+  return a.path.slice(a.path.lastIndexOf('/') + 1);
+}
+
+/** An evidence file in one line: title, size, or why it was left out. */
+export function attachmentText(a: Attachment): string {
+  if (a.omitted) return `${a.title} — not kept: ${a.omitted}`;
+  return `${a.title}${a.bytes === undefined ? '' : ` (${formatBytes(a.bytes)})`}`;
+}
+
+const FILE_WORD: Record<Attachment['kind'], string> = {
+  pcap: 'captures',
+  'map-dump': 'map dumps',
+  counters: 'counters',
+  metrics: 'metrics',
+  transcript: 'transcripts',
+  other: 'files',
+};
+
+/** The files of a requirement grouped by kind: captures first, transcripts and others last. */
+export function attachmentGroups(
+  attachments: readonly Attachment[],
+): { word: string; files: Attachment[] }[] {
+  return (Object.keys(FILE_WORD) as Attachment['kind'][])
+    .map((kind) => ({ word: FILE_WORD[kind], files: attachments.filter((a) => a.kind === kind) }))
+    .filter((g) => g.files.length > 0);
+}
+
+/**
+ * What a requirement's evidence showed, in one line without its files: the suite's own summary,
+ * or else the first item of evidence and how many more there are.
+ */
+export function evidenceLine(r: Requirement): string {
+  if (r.summary) return r.summary;
+  const [first, ...rest] = r.evidence;
+  if (!first) return (r.attachments ?? []).length > 0 ? 'evidence files only' : 'no evidence recorded';
+  return `${evidenceTitle(first)}${rest.length > 0 ? ` (and ${rest.length} more item${rest.length === 1 ? '' : 's'})` : ''}`;
 }
 
 /** The body of an evidence item beyond its title (packets, reply, text), as lines. */
@@ -71,4 +145,26 @@ export function failureText(failure: Failure): string {
   if (failure.where !== undefined) lines.push(`where: ${failure.where}`);
   if (failure.source !== undefined) lines.push(`at: ${failure.source}`);
   return lines.join('\n');
+}
+
+function clip(text: string, limit: number): string {
+  const flat = text.replace(/\s*\n\s*/g, ' / ').trim();
+  return flat.length > limit ? `${flat.slice(0, limit - 1)}…` : flat;
+}
+
+/**
+ * A failure in one line, for viewers that show only a message: `what — expected: ...; seen:
+ * ...; where: ...`, each part cut short when long.
+ */
+export function failureHeadline(failure: Failure): string {
+  const headline = clip(failure.message.split('\n')[0] ?? '', 300);
+  const labelled: [string, string | undefined][] = [
+    ['expected', failure.expected],
+    ['seen', failure.seen],
+    ['where', failure.where],
+  ];
+  const parts = labelled
+    .filter((p): p is [string, string] => p[1] !== undefined && p[1] !== '')
+    .map(([label, value]) => `${label}: ${clip(value, 300)}`);
+  return parts.length > 0 ? `${headline} — ${parts.join('; ')}` : headline;
 }

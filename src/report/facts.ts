@@ -2,6 +2,7 @@
  * The run's environment and configuration flattened to named facts, in one order, for the
  * formats that show them as a list (JUnit properties, Markdown and HTML tables).
  */
+import { formatBytes } from './evidence-text.ts';
 import type { Run } from './model.ts';
 
 /** One named fact about the run. */
@@ -61,10 +62,29 @@ export function configFacts(run: Run): Fact[] {
     { key: 'config.provider', label: 'provider', value: run.config.provider },
     { key: 'config.nodeCount', label: 'nodes', value: String(run.config.nodeCount) },
   ];
+  if (run.config.nodeImage)
+    facts.push({ key: 'config.nodeImage', label: 'node image', value: run.config.nodeImage });
   if (run.config.areas)
     facts.push({ key: 'config.areas', label: 'areas asked for', value: run.config.areas.join(', ') });
   if (run.config.argv) facts.push({ key: 'config.argv', label: 'command', value: run.config.argv.join(' ') });
   return facts;
+}
+
+/** What the run kept of its evidence files (nothing for a report that predates them). */
+export function evidenceFacts(run: Run): Fact[] {
+  const e = run.evidenceFiles;
+  if (!e) return [];
+  const omitted =
+    e.omittedFiles > 0
+      ? `; cap reached: ${e.omittedFiles} file${e.omittedFiles === 1 ? '' : 's'} (${formatBytes(e.omittedBytes)}) not kept`
+      : '';
+  return [
+    {
+      key: 'evidence.files',
+      label: 'evidence files',
+      value: `${e.files} file${e.files === 1 ? '' : 's'}, ${formatBytes(e.bytes)} (--evidence ${e.policy}, cap ${formatBytes(e.capBytes)}${omitted})`,
+    },
+  ];
 }
 
 /** The FelixConfiguration settings the run started from. */
@@ -93,6 +113,7 @@ function settingValue(value: unknown): string {
 export function allFacts(run: Run): Fact[] {
   return [
     ...configFacts(run),
+    ...evidenceFacts(run),
     ...settingFacts(run),
     ...kernelFacts(run),
     ...featureFacts(run),

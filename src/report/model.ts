@@ -6,7 +6,13 @@
 import type { DataplaneMode, ServiceMode } from '../k8s/felix-settings.ts';
 
 /** Bumped when a consumer of `report.json` would have to change. */
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
+
+/**
+ * The versions a reader accepts. Version 1 has no evidence files, no summaries, no figures and no
+ * qualification reports; a version 1 report is a valid version 2 run without them.
+ */
+export const READABLE_SCHEMA_VERSIONS: readonly number[] = [1, 2];
 
 /** What a requirement, an area, a pass or a run came to. */
 export type Verdict = 'conformant' | 'non-conformant' | 'skipped' | 'error';
@@ -76,8 +82,79 @@ export interface TextEvidence {
   text: string;
 }
 
+/**
+ * A measured figure (a rate, a latency, a ratio) and how much it varies between repeats of the
+ * same measurement. Two reports' figures are compared only beyond their spreads.
+ */
+export interface FigureEvidence {
+  kind: 'figure';
+  /** Stable name, the key a comparison matches on: `requests per second, DSR / Tunnel`. */
+  name: string;
+  value: number;
+  unit?: string;
+  /**
+   * Half the width of the range the figure moves in between repeats (same unit as the value),
+   * e.g. a standard deviation; without it, no comparison calls a change real.
+   */
+  spread?: number;
+  /**
+   * Which way is an improvement. Without it a comparison can say a figure moved beyond its
+   * spread, not that it got worse.
+   */
+  better?: 'higher' | 'lower';
+  where?: string;
+  label?: string;
+}
+
 /** One item of proof attached to a requirement. */
-export type Evidence = PacketEvidence | CounterEvidence | MapUsageEvidence | EchoEvidence | TextEvidence;
+export type Evidence =
+  | PacketEvidence
+  | CounterEvidence
+  | MapUsageEvidence
+  | EchoEvidence
+  | TextEvidence
+  | FigureEvidence;
+
+/** What an evidence file holds. */
+export type AttachmentKind = 'pcap' | 'map-dump' | 'counters' | 'metrics' | 'transcript' | 'other';
+
+/**
+ * A file of raw evidence beside the report (`evidence/<pass>/<requirement>/...`): a capture as
+ * tcpdump wrote it, a map dump, counter snapshots, a metrics scrape, a probe transcript.
+ */
+export interface Attachment {
+  /** Path from the report's directory, `/`-separated. */
+  path: string;
+  kind: AttachmentKind;
+  /** What it shows, in one line: `capture on dpc-worker eth0 (host 172.18.1.1)`. */
+  title: string;
+  /** Node, interface or endpoint it was taken from. */
+  where?: string;
+  /** Media type, for a viewer: `application/vnd.tcpdump.pcap`, `application/json`, `text/plain`. */
+  mediaType: string;
+  /** Size on disk, once the run has settled its evidence. */
+  bytes?: number;
+  /** SHA-256 of the file, so an archived report can be checked against its files. */
+  sha256?: string;
+  /** Why the file is not there (the run's size cap was reached); the entry stays as a record. */
+  omitted?: string;
+}
+
+/** What evidence files a run kept, as `--evidence` and the size cap decided. */
+export type EvidencePolicy = 'none' | 'failures' | 'all';
+
+/** The run's account of its evidence files. */
+export interface EvidenceFiles {
+  policy: EvidencePolicy;
+  /** The most bytes of evidence files the run keeps. */
+  capBytes: number;
+  /** Files kept, and their bytes. */
+  files: number;
+  bytes: number;
+  /** Files left out because the cap was reached, and their bytes. */
+  omittedFiles: number;
+  omittedBytes: number;
+}
 
 /** Why a requirement did not hold (or could not be checked). */
 export interface Failure {
@@ -104,6 +181,10 @@ export interface Requirement {
   durationMs: number;
   failure?: Failure;
   evidence: Evidence[];
+  /** One line saying what the evidence showed, in the suite's words. */
+  summary?: string;
+  /** Evidence files beside the report. */
+  attachments?: Attachment[];
 }
 
 /** One suite file's requirements in one pass. */
@@ -127,6 +208,20 @@ export interface Pass {
   areas: Area[];
   /** Errors that belong to no area (unhandled rejections, an interrupted run). */
   problems: string[];
+  /** The FelixConfiguration settings in force while this pass ran. */
+  settings?: Record<string, unknown>;
+  /** The pass's mode as read from the nodes at its start (not from the run's bookkeeping). */
+  observed?: ObservedMode;
+}
+
+/** The mode the nodes were found in: programs attached, kube-proxy chains, the loaded configuration. */
+export interface ObservedMode {
+  /** `mixed` when the nodes disagree or hold both; `none` when they hold neither. */
+  dataplane: DataplaneMode | 'mixed' | 'none';
+  /** eBPF only, from each node's configuration record. */
+  serviceMode?: ServiceMode | 'mixed' | 'unknown';
+  /** What was read on each node, one line per node. */
+  detail: string[];
 }
 
 /** Whether a kernel feature was found. `unknown` when the probe itself could not run. */
@@ -173,6 +268,8 @@ export interface Environment {
 /** What the run was asked to do. */
 export interface RunConfig {
   provider: string;
+  /** The image the nodes ran, where nodes are containers (`dpconform/node:<hash>`). */
+  nodeImage?: string;
   nodeCount: number;
   /** FelixConfiguration settings the run started from (each pass overrides the mode fields). */
   settings: Record<string, unknown>;
@@ -182,6 +279,21 @@ export interface RunConfig {
   areas?: string[];
   /** The command line that started the run. */
   argv?: string[];
+  /** The factor the run stretched its probe timeouts, start budgets and test limits by. */
+  timeScale?: TimeScale;
+}
+
+/**
+ * A run's time scale: one factor applied to probe timeouts, start budgets and test limits, so a
+ * slow machine (a kernel under software emulation) is not taken for a broken kernel.
+ */
+export interface TimeScale {
+  factor: number;
+  /** `measured` against the host's speed, `given` on the command line, or the `default` 1. */
+  source: 'measured' | 'given' | 'default';
+  /** The calibration work's time on this machine and on the reference machine, when measured. */
+  measuredMs?: number;
+  referenceMs?: number;
 }
 
 /** One conformance run: what `report.json` holds. */
@@ -194,6 +306,35 @@ export interface Run {
   environment: Environment;
   config: RunConfig;
   passes: Pass[];
+  /** The evidence files kept beside the report (absent when the run kept none or predates them). */
+  evidenceFiles?: EvidenceFiles;
+}
+
+/** One run inside a qualification report. */
+export interface QualificationRun {
+  /** Where the run's files are, from the qualification report's directory: `runs/<run-id>`. */
+  dir: string;
+  /** What the run's report was read from, as given to the merge. */
+  source: string;
+  /** The schema version the run's report was written with. */
+  sourceSchemaVersion: number;
+  run: Run;
+}
+
+/**
+ * Several runs' reports (kernels, modes, providers, machines) made one: what `report merge`
+ * writes. Each run keeps its own verdicts; the qualification's verdict is the worst of them.
+ */
+export interface Qualification {
+  schemaVersion: typeof SCHEMA_VERSION;
+  kind: 'qualification';
+  /** Names the qualification (its directory name by default). */
+  name: string;
+  createdAt: string;
+  verdict: Verdict;
+  runs: QualificationRun[];
+  /** What differs between the runs that a reader of the matrix should know, one line each. */
+  differences: string[];
 }
 
 // Worst first: a single non-conformant requirement makes the whole non-conformant; an error
@@ -253,6 +394,11 @@ export function* allRequirements(run: Pick<Run, 'passes'>): Generator<{
       for (const requirement of area.requirements) yield { pass, area, requirement };
     }
   }
+}
+
+/** The verdict of several runs: the worst one. */
+export function qualificationVerdict(runs: readonly Pick<Run, 'verdict'>[]): Verdict {
+  return combineVerdicts(runs.map((r) => r.verdict));
 }
 
 /** A pass mode as a short label, e.g. `bpf/Tunnel`. */

@@ -1,24 +1,47 @@
 /**
  * The run as one self-contained HTML page for people (release managers, kernel vendors): the
  * verdict in a banner, a matrix of area by mode, the failures, every requirement with its
- * evidence behind a click, and the environment. Inline CSS and a little inline JS; a content
- * security policy forbids any network access, so the page reads the same offline and archived.
+ * evidence and links to its evidence files behind a click, and the environment. Inline CSS and a
+ * little inline JS; a content security policy forbids loading anything, so the page reads the
+ * same offline and archived (evidence files are links beside it, opened only when clicked).
+ * A qualification page is the same with a column per pass of each run and a section per run.
  */
-import { compareAreas } from './classify.ts';
-import { evidenceTitle, mapOverWarn, mapUsage, percent } from './evidence-text.ts';
-import { configFacts, type Fact, kernelFacts, settingFacts, toolFacts } from './facts.ts';
+import {
+  attachmentGroups,
+  attachmentName,
+  attachmentText,
+  evidenceLine,
+  evidenceTitle,
+  figureText,
+  formatBytes,
+  mapOverWarn,
+  mapUsage,
+  percent,
+} from './evidence-text.ts';
+import { configFacts, evidenceFacts, type Fact, kernelFacts, settingFacts, toolFacts } from './facts.ts';
 import { formatDuration } from './format.ts';
 import {
   type Area,
+  type Attachment,
   allRequirements,
   countVerdicts,
   type Evidence,
   modeLabel,
   type Pass,
+  type Qualification,
   type Requirement,
   type Run,
   type Verdict,
 } from './model.ts';
+import {
+  areaNamesOf,
+  columnsOf,
+  failingOf,
+  problemsOf,
+  qualificationViews,
+  type RunView,
+  soloView,
+} from './views.ts';
 
 /** Escapes text for HTML element content and double- or single-quoted attributes. */
 export function html(value: string | number): string {
@@ -53,12 +76,12 @@ function slug(value: string): string {
   );
 }
 
-function passKey(pass: Pass, index: number): string {
-  return `p${index}-${slug(modeLabel(pass.mode))}`;
+function passKey(view: RunView, pass: Pass, index: number): string {
+  return `${view.idPrefix}p${index}-${slug(modeLabel(pass.mode))}`;
 }
 
-function areaAnchor(pass: Pass, passIndex: number, area: string): string {
-  return `${passKey(pass, passIndex)}-${slug(area)}`;
+function areaAnchor(view: RunView, pass: Pass, passIndex: number, area: string): string {
+  return `${passKey(view, pass, passIndex)}-${slug(area)}`;
 }
 
 function pre(lines: readonly string[], limit = 200): string {
@@ -96,7 +119,26 @@ function evidenceHtml(item: Evidence): string {
     }
     case 'text':
       return `<div class="ev">${title}${pre(item.text.split('\n'))}</div>`;
+    case 'figure':
+      return `<div class="ev">${title}<p class="muted">${html(figureText(item))}</p></div>`;
   }
+}
+
+/** The href of an evidence file, relative to the page. */
+export function fileHref(a: Attachment, base: string): string {
+  return encodeURI(`${base}${a.path}`).replace(/[?#]/g, (c) => encodeURIComponent(c));
+}
+
+function filesHtml(r: Requirement, base: string): string {
+  const files = attachmentGroups(r.attachments ?? []).flatMap((g) => g.files);
+  if (files.length === 0) return '';
+  const items = files.map((a) => {
+    const name = a.omitted
+      ? `<span class="omitted">${html(attachmentName(a))}</span>`
+      : `<a href="${html(fileHref(a, base))}" type="${html(a.mediaType)}" data-kind="${html(a.kind)}">${html(attachmentName(a))}</a>`;
+    return `<li>${name}<span>${html(attachmentText(a))}</span></li>`;
+  });
+  return `<div class="files"><h5>Evidence files</h5><ul>${items.join('')}</ul></div>`;
 }
 
 function failureHtml(r: Requirement): string {
@@ -127,29 +169,49 @@ function failureHtml(r: Requirement): string {
 
 function requirementRow(
   id: string,
+  view: RunView,
   pass: Pass,
   area: Area,
   r: Requirement,
   context: boolean,
   open: boolean,
 ): string {
-  const where = context ? `<span class="ctx">${html(area.name)} · ${html(modeLabel(pass.mode))}</span>` : '';
+  const run = view.label ? `${html(view.run.runId)} · ` : '';
+  const where = context
+    ? `<span class="ctx">${run}${html(area.name)} · ${html(modeLabel(pass.mode))}</span>`
+    : '';
+  const line =
+    r.summary || r.evidence.length > 0 || r.attachments?.length
+      ? `<p class="ev-line">${html(evidenceLine(r))}</p>`
+      : '';
   const evidence = r.evidence.length
     ? `<div class="evidence"><h5>Evidence</h5>${r.evidence.map(evidenceHtml).join('')}</div>`
-    : '<p class="muted">No evidence recorded.</p>';
+    : r.attachments?.length
+      ? ''
+      : '<p class="muted">No evidence recorded.</p>';
   return (
     `<details class="req v-${r.verdict}" data-verdict="${r.verdict}" id="${id}"${open ? ' open' : ''}>` +
     `<summary>${pill(r.verdict)}<span class="rid">${html(r.id)}</span><span class="stmt">${html(r.statement)}${where}</span><span class="dur">${html(formatDuration(r.durationMs))}</span></summary>` +
-    `<div class="req-body">${failureHtml(r)}${evidence}</div></details>`
+    `<div class="req-body">${failureHtml(r)}${line}${filesHtml(r, view.base)}${evidence}</div></details>`
   );
 }
 
-function matrix(run: Run): string {
-  const names = [...new Set(run.passes.flatMap((p) => p.areas.map((a) => a.name)))].sort(compareAreas);
-  const head = run.passes.map((p) => `<th scope="col">${html(modeLabel(p.mode))}</th>`).join('');
-  const rows = names.map((name) => {
-    const cells = run.passes.map((p, i) => {
-      const area = p.areas.find((a) => a.name === name);
+function matrix(views: readonly RunView[]): string {
+  const columns = columnsOf(views);
+  const grouped = views.some((v) => v.label);
+  const runRow = grouped
+    ? `<tr class="runs"><th></th>${views
+        .filter((v) => v.run.passes.length > 0)
+        .map(
+          (v) =>
+            `<th scope="colgroup" colspan="${v.run.passes.length}"><a href="#${v.idPrefix}run">${html(v.label)}</a></th>`,
+        )
+        .join('')}</tr>`
+    : '';
+  const head = columns.map((col) => `<th scope="col">${html(modeLabel(col.pass.mode))}</th>`).join('');
+  const rows = areaNamesOf(views).map((name) => {
+    const cells = columns.map(({ view, pass, index }) => {
+      const area = pass.areas.find((a) => a.name === name);
       if (!area) return '<td class="cell none">not run</td>';
       const c = countVerdicts(area.requirements);
       const checked = c.total - c.skipped;
@@ -159,71 +221,75 @@ function matrix(run: Run): string {
       if (c.skipped) lines.push(`${c.skipped} skipped`);
       if (area.problems.length)
         lines.push(`${area.problems.length} problem${area.problems.length === 1 ? '' : 's'}`);
-      return `<td class="cell v-${area.verdict}" data-verdict="${area.verdict}"><a href="#${areaAnchor(p, i, name)}"><b>${ICON[area.verdict]} ${WORD[area.verdict]}</b><small>${html(lines.join(' · '))}</small></a></td>`;
+      return `<td class="cell v-${area.verdict}" data-verdict="${area.verdict}"><a href="#${areaAnchor(view, pass, index, name)}"><b>${ICON[area.verdict]} ${WORD[area.verdict]}</b><small>${html(lines.join(' · '))}</small></a></td>`;
     });
     return `<tr><th scope="row">${html(name)}</th>${cells.join('')}</tr>`;
   });
-  const foot = run.passes
-    .map((p) => `<td class="cell v-${p.verdict}"><b>${ICON[p.verdict]} ${WORD[p.verdict]}</b></td>`)
+  const foot = columns
+    .map(
+      ({ pass }) =>
+        `<td class="cell v-${pass.verdict}"><b>${ICON[pass.verdict]} ${WORD[pass.verdict]}</b></td>`,
+    )
     .join('');
-  return `<table class="matrix"><colgroup><col class="area-col">${run.passes.map(() => '<col>').join('')}</colgroup><thead><tr><th scope="col">area</th>${head}</tr></thead><tbody>${rows.join('')}</tbody><tfoot><tr><th scope="row">pass</th>${foot}</tr></tfoot></table>`;
+  return `<table class="matrix"><colgroup><col class="area-col">${columns.map(() => '<col>').join('')}</colgroup><thead>${runRow}<tr><th scope="col">area</th>${head}</tr></thead><tbody>${rows.join('')}</tbody><tfoot><tr><th scope="row">pass</th>${foot}</tr></tfoot></table>`;
 }
 
-function failuresSection(run: Run): string {
-  const failed = [...allRequirements(run)]
-    .filter(({ requirement: r }) => r.verdict === 'non-conformant' || r.verdict === 'error')
-    .sort((a, b) => rank(a.requirement.verdict) - rank(b.requirement.verdict));
-  const problems = run.passes.flatMap((p) => [
-    ...p.areas.flatMap((a) => a.problems.map((text) => ({ mode: modeLabel(p.mode), where: a.name, text }))),
-    ...p.problems.map((text) => ({ mode: modeLabel(p.mode), where: 'run', text })),
-  ]);
+function failuresSection(views: readonly RunView[]): string {
+  const failed = failingOf(views);
+  const problems = problemsOf(views);
   if (failed.length === 0 && problems.length === 0) {
     return '<section id="failures"><h2>Failures</h2><p class="none-failed">No requirement failed.</p></section>';
   }
   const openRows = failed.length <= 5;
-  const rows = failed.map(({ pass, area, requirement }, i) =>
-    requirementRow(`f${i}-${slug(requirement.id)}`, pass, area, requirement, true, openRows),
+  const rows = failed.map(({ view, pass, area, requirement }, i) =>
+    requirementRow(`f${i}-${slug(requirement.id)}`, view, pass, area, requirement, true, openRows),
   );
   const probs = problems.map(
     (p) =>
-      `<div class="problem">${pill('error')}<span class="ctx">${html(p.where)} · ${html(p.mode)}</span><pre>${html(p.text)}</pre></div>`,
+      `<div class="problem">${pill('error')}<span class="ctx">${p.view.label ? `${html(p.view.run.runId)} · ` : ''}${html(p.where)} · ${html(modeLabel(p.pass.mode))}</span><pre>${html(p.text)}</pre></div>`,
   );
   return `<section id="failures"><h2>Failures <span class="count-badge">${failed.length + problems.length}</span></h2>${rows.join('')}${probs.join('')}</section>`;
 }
 
-function rank(v: Verdict): number {
-  return v === 'non-conformant' ? 0 : 1;
+function passesHtml(view: RunView): string {
+  return view.run.passes
+    .map((pass, i) => {
+      const c = countVerdicts(pass.areas.flatMap((a) => a.requirements));
+      const areas = pass.areas.map((area) => {
+        const anchor = areaAnchor(view, pass, i, area.name);
+        const rows = area.requirements.map((r, j) =>
+          requirementRow(`${anchor}-${j}-${slug(r.id)}`, view, pass, area, r, false, false),
+        );
+        const problems = area.problems.map(
+          (p) => `<div class="problem">${pill('error')}<pre>${html(p)}</pre></div>`,
+        );
+        return `<div class="area" id="${anchor}"><h4>${pill(area.verdict)} <span>${html(area.name)}</span></h4>${rows.join('')}${problems.join('')}</div>`;
+      });
+      return (
+        `<div class="pass" id="${passKey(view, pass, i)}"><h3>${html(modeLabel(pass.mode))} ${pill(pass.verdict)}<span class="muted small">${c.conformant} conformant · ${c['non-conformant']} non-conformant · ${c.skipped} skipped · ${c.error} error · ${html(formatDuration(pass.durationMs))}</span></h3>` +
+        `${areas.join('') || '<p class="muted">No areas ran.</p>'}</div>`
+      );
+    })
+    .join('');
 }
 
-function requirementsSection(run: Run): string {
-  const passes = run.passes.map((pass, i) => {
-    const c = countVerdicts(pass.areas.flatMap((a) => a.requirements));
-    const areas = pass.areas.map((area) => {
-      const anchor = areaAnchor(pass, i, area.name);
-      const rows = area.requirements.map((r, j) =>
-        requirementRow(`${anchor}-${j}-${slug(r.id)}`, pass, area, r, false, false),
-      );
-      const problems = area.problems.map(
-        (p) => `<div class="problem">${pill('error')}<pre>${html(p)}</pre></div>`,
-      );
-      return `<div class="area" id="${anchor}"><h4>${pill(area.verdict)} <span>${html(area.name)}</span></h4>${rows.join('')}${problems.join('')}</div>`;
-    });
-    return (
-      `<div class="pass" id="${passKey(pass, i)}"><h3>${html(modeLabel(pass.mode))} ${pill(pass.verdict)}<span class="muted small">${c.conformant} conformant · ${c['non-conformant']} non-conformant · ${c.skipped} skipped · ${c.error} error · ${html(formatDuration(pass.durationMs))}</span></h3>` +
-      `${areas.join('') || '<p class="muted">No areas ran.</p>'}</div>`
-    );
-  });
+function toolbar(): string {
   const filters = (['conformant', 'non-conformant', 'error', 'skipped'] as const)
     .map(
       (v) =>
         `<label class="filter v-${v}"><input type="checkbox" data-filter="${v}" checked> ${WORD[v]}</label>`,
     )
     .join('');
-  return (
-    `<section id="requirements"><h2>All requirements</h2>` +
-    `<div class="toolbar"><button type="button" data-expand="open">Expand all</button><button type="button" data-expand="close">Collapse all</button><span class="sep"></span>${filters}</div>` +
-    `${passes.join('')}</section>`
+  return `<div class="toolbar"><button type="button" data-expand="open">Expand all</button><button type="button" data-expand="close">Collapse all</button><span class="sep"></span>${filters}</div>`;
+}
+
+function requirementsSection(views: readonly RunView[]): string {
+  const runs = views.map((view) =>
+    view.label
+      ? `<div class="run" id="${view.idPrefix}run"><h3 class="run-head">Run ${html(view.label)} ${pill(view.run.verdict)}</h3>${passesHtml(view)}</div>`
+      : passesHtml(view),
   );
+  return `<section id="requirements"><h2>All requirements</h2>${toolbar()}${runs.join('')}</section>`;
 }
 
 function factTable(title: string, facts: readonly Fact[]): string {
@@ -249,41 +315,79 @@ function factTiles(title: string, facts: readonly Fact[]): string {
   return `<div class="card wide"><h3>${html(title)}</h3><dl class="tiles">${tiles.join('') || '<div class="muted">none recorded</div>'}</dl></div>`;
 }
 
-function environmentSection(run: Run): string {
+function environmentCards(run: Run): string {
   return (
-    '<section id="environment"><h2>Environment</h2><div class="cards">' +
+    '<div class="cards">' +
     factTable('Kernel', kernelFacts(run)) +
     featureCard(run) +
     factTable('Tools', toolFacts(run)) +
-    factTiles('Run', configFacts(run)) +
+    factTiles('Run', [...configFacts(run), ...evidenceFacts(run)]) +
     factTiles('FelixConfiguration settings', settingFacts(run)) +
-    '</div></section>'
+    '</div>'
   );
 }
 
-function banner(run: Run): string {
-  const c = countVerdicts([...allRequirements(run)].map((x) => x.requirement));
-  const ms = Date.parse(run.endedAt) - Date.parse(run.startedAt);
+function environmentSection(views: readonly RunView[]): string {
+  const parts = views.map((v) =>
+    v.label ? `<h3>Run ${html(v.label)}</h3>${environmentCards(v.run)}` : environmentCards(v.run),
+  );
+  return `<section id="environment"><h2>Environment</h2>${parts.join('')}</section>`;
+}
+
+function capNotice(run: Run): string {
+  const e = run.evidenceFiles;
+  if (!e || e.omittedFiles === 0) return '';
+  return `<p class="notice" id="evidence-cap"><b>Evidence size cap reached:</b> ${html(e.omittedFiles)} evidence file${e.omittedFiles === 1 ? '' : 's'} (${html(formatBytes(e.omittedBytes))}) of run <code>${html(run.runId)}</code> were not kept; the cap is ${html(formatBytes(e.capBytes))} (<code>--evidence-cap</code>).</p>`;
+}
+
+function counts(views: readonly RunView[]): ReturnType<typeof countVerdicts> {
+  return countVerdicts(views.flatMap((v) => [...allRequirements(v.run)].map((x) => x.requirement)));
+}
+
+function banner(verdict: Verdict, views: readonly RunView[], eyebrow: string, sub: string): string {
+  const c = counts(views);
   const headline =
-    run.verdict === 'conformant'
+    verdict === 'conformant'
       ? `All ${c.conformant} checked requirement results conform`
-      : run.verdict === 'non-conformant'
+      : verdict === 'non-conformant'
         ? `${c['non-conformant']} of ${c.total} requirement results do not conform`
-        : run.verdict === 'error'
+        : verdict === 'error'
           ? `${c.error} requirement result${c.error === 1 ? '' : 's'} could not be checked`
           : 'Nothing was checked';
-  const counts = (['conformant', 'non-conformant', 'error', 'skipped'] as const)
+  const boxes = (['conformant', 'non-conformant', 'error', 'skipped'] as const)
     .map((v) => `<div class="count v-${v}"><b>${c[v]}</b><span>${WORD[v].toLowerCase()}</span></div>`)
     .join('');
-  const modes = run.passes.map((p) => `<code>${html(modeLabel(p.mode))}</code>`).join(' ');
   return (
-    `<header class="banner v-${run.verdict}" id="verdict" data-verdict="${run.verdict}">` +
-    `<div class="banner-main"><div class="eyebrow">dpconform conformance report</div>` +
-    `<h1><span class="big-icon" aria-hidden="true">${ICON[run.verdict]}</span> <span id="verdict-word">${WORD[run.verdict]}</span></h1>` +
+    `<header class="banner v-${verdict}" id="verdict" data-verdict="${verdict}">` +
+    `<div class="banner-main"><div class="eyebrow">${html(eyebrow)}</div>` +
+    `<h1><span class="big-icon" aria-hidden="true">${ICON[verdict]}</span> <span id="verdict-word">${WORD[verdict]}</span></h1>` +
     `<p class="headline">${html(headline)}</p>` +
-    `<p class="sub">run <code>${html(run.runId)}</code> · ${html(run.startedAt.replace('T', ' ').replace(/\.\d+Z$/, 'Z'))} · ${html(Number.isFinite(ms) ? formatDuration(ms) : '?')} · ${html(run.config.provider)}, ${html(run.config.nodeCount)} nodes · kernel <code>${html(run.environment.kernel.release)}</code> · modes ${modes}</p></div>` +
-    `<div class="counts">${counts}</div></header>`
+    `<p class="sub">${sub}</p></div>` +
+    `<div class="counts">${boxes}</div></header>`
   );
+}
+
+function page(title: string, schemaVersion: number, stamp: string, parts: readonly string[]): string {
+  return [
+    '<!doctype html>',
+    '<html lang="en">',
+    '<head>',
+    '<meta charset="utf-8">',
+    `<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:">`,
+    '<meta name="viewport" content="width=device-width, initial-scale=1">',
+    '<meta name="color-scheme" content="light dark">',
+    `<meta name="dpconform-schema-version" content="${html(schemaVersion)}">`,
+    `<title>${html(title)}</title>`,
+    `<style>${CSS}</style>`,
+    '</head>',
+    '<body>',
+    ...parts,
+    `<footer>Generated by dpconform · report schema ${html(schemaVersion)} · ${html(stamp)}</footer>`,
+    `<script>${JS}</script>`,
+    '</body>',
+    '</html>',
+    '',
+  ].join('\n');
 }
 
 const CSS = `
@@ -349,6 +453,10 @@ h5{margin:10px 0 4px;font-size:12px;text-transform:uppercase;letter-spacing:.06e
 .chip{padding:3px 8px;border-radius:6px;font-size:13px}.chip small{display:block;color:var(--muted);margin-left:18px;font-size:11.5px}
 .f-yes{background:var(--ok-bg)}.f-yes>span{color:var(--ok)}.f-no{background:var(--bad-bg)}.f-no>span{color:var(--bad)}.f-unknown{background:var(--skip-bg)}
 .hidden{display:none}footer{max-width:1180px;margin:0 auto;padding:16px 24px 32px;color:var(--muted);font-size:12px;border-top:1px solid var(--line)}
+.files{margin-top:8px}.files ul{list-style:none;padding:0;margin:4px 0}.files li{display:flex;gap:8px;align-items:baseline;flex-wrap:wrap;padding:3px 0;border-bottom:1px solid var(--line)}
+.files a{font-family:ui-monospace,Menlo,monospace;font-weight:600}.files .omitted{color:var(--err)}.ev-line{margin:8px 0;color:var(--muted)}
+.run-head{display:flex;gap:10px;align-items:center;flex-wrap:wrap}.runs{border-collapse:collapse;width:100%}.runs th,.runs td{text-align:left;padding:4px 10px 4px 0;vertical-align:top;width:auto}.runs thead th{color:var(--muted);font-size:12px;font-weight:600}.runs tbody tr{border-top:1px solid var(--line)}.notice{border:1px solid var(--err);background:var(--err-bg);border-radius:6px;padding:8px 12px;margin:12px 0}
+.matrix thead tr.runs th{font-family:inherit;text-transform:none;font-size:12px;color:var(--fg);border-bottom:2px solid var(--line)}
 @media (max-width:760px){.req>summary{grid-template-columns:1fr auto}.req>summary .stmt{grid-column:1/-1}.counts{flex-wrap:wrap}}
 @media print{.toolbar{display:none}.req-body{display:block}}
 `;
@@ -371,31 +479,45 @@ window.addEventListener('hashchange',reveal);reveal();
 
 /** Renders the run as one self-contained HTML document. */
 export function renderHtml(run: Run): string {
-  const title = `dpconform ${WORD[run.verdict]} — ${run.runId}`;
-  return [
-    '<!doctype html>',
-    '<html lang="en">',
-    '<head>',
-    '<meta charset="utf-8">',
-    `<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:">`,
-    '<meta name="viewport" content="width=device-width, initial-scale=1">',
-    '<meta name="color-scheme" content="light dark">',
-    `<meta name="dpconform-schema-version" content="${html(run.schemaVersion)}">`,
-    `<title>${html(title)}</title>`,
-    `<style>${CSS}</style>`,
-    '</head>',
-    '<body>',
-    banner(run),
+  const views = [soloView(run)];
+  const ms = Date.parse(run.endedAt) - Date.parse(run.startedAt);
+  const modes = run.passes.map((p) => `<code>${html(modeLabel(p.mode))}</code>`).join(' ');
+  const sub = `run <code>${html(run.runId)}</code> · ${html(run.startedAt.replace('T', ' ').replace(/\.\d+Z$/, 'Z'))} · ${html(Number.isFinite(ms) ? formatDuration(ms) : '?')} · ${html(run.config.provider)}, ${html(run.config.nodeCount)} nodes · kernel <code>${html(run.environment.kernel.release)}</code> · modes ${modes}`;
+  return page(`dpconform ${WORD[run.verdict]} — ${run.runId}`, run.schemaVersion, run.endedAt, [
+    banner(run.verdict, views, 'dpconform conformance report', sub),
     '<main>',
-    `<section id="matrix"><h2>Areas by mode</h2>${run.passes.length ? matrix(run) : '<p class="muted">No passes ran.</p>'}</section>`,
-    failuresSection(run),
-    requirementsSection(run),
-    environmentSection(run),
+    capNotice(run),
+    `<section id="matrix"><h2>Areas by mode</h2>${run.passes.length ? matrix(views) : '<p class="muted">No passes ran.</p>'}</section>`,
+    failuresSection(views),
+    requirementsSection(views),
+    environmentSection(views),
     '</main>',
-    `<footer>Generated by dpconform · report schema ${html(run.schemaVersion)} · ${html(run.endedAt)}</footer>`,
-    `<script>${JS}</script>`,
-    '</body>',
-    '</html>',
-    '',
-  ].join('\n');
+  ]);
+}
+
+/** Renders a qualification (several runs merged) as one self-contained HTML document. */
+export function renderQualificationHtml(q: Qualification): string {
+  const views = qualificationViews(q);
+  const runs = q.runs
+    .map(
+      (r, i) =>
+        `<tr><th scope="row"><a href="#r${i}-run">${html(r.run.runId)}</a></th><td>${pill(r.run.verdict)}</td><td>${html(r.run.config.provider)}</td><td><code>${html(r.run.environment.kernel.release)}</code></td><td>${html(r.run.environment.arch)}</td><td>${html(r.run.environment.hostname)}</td><td>${r.run.passes.map((p) => `<code>${html(modeLabel(p.mode))}</code>`).join(' ')}</td><td><a href="${html(encodeURI(`${r.dir}/report.html`))}">report.html</a>${r.sourceSchemaVersion === r.run.schemaVersion ? '' : ` <span class="muted small">(schema ${html(r.sourceSchemaVersion)})</span>`}</td></tr>`,
+    )
+    .join('');
+  const differences = q.differences.length
+    ? `<ul>${q.differences.map((d) => `<li>${html(d)}</li>`).join('')}</ul>`
+    : '<p class="muted">Nothing: the same requirements, the same report schema.</p>';
+  const sub = `qualification <code>${html(q.name)}</code> · ${html(q.createdAt.replace('T', ' ').replace(/\.\d+Z$/, 'Z'))} · ${html(q.runs.length)} run${q.runs.length === 1 ? '' : 's'}`;
+  return page(`dpconform qualification ${WORD[q.verdict]} — ${q.name}`, q.schemaVersion, q.createdAt, [
+    banner(q.verdict, views, 'dpconform qualification report', sub),
+    '<main>',
+    ...q.runs.map((r) => capNotice(r.run)),
+    `<section id="runs"><h2>Runs</h2><table class="runs"><thead><tr><th>run</th><th>verdict</th><th>provider</th><th>kernel</th><th>arch</th><th>host</th><th>modes</th><th>report</th></tr></thead><tbody>${runs}</tbody></table></section>`,
+    `<section id="matrix"><h2>Areas by run and mode</h2>${columnsOf(views).length ? matrix(views) : '<p class="muted">No passes ran.</p>'}</section>`,
+    `<section id="differences"><h2>What differs between the runs</h2>${differences}</section>`,
+    failuresSection(views),
+    requirementsSection(views),
+    environmentSection(views),
+    '</main>',
+  ]);
 }

@@ -1,21 +1,49 @@
 /**
  * The run as Markdown for people (pull requests, release notes): the verdict and a matrix of
- * area by mode first, then the failures with their evidence, then every requirement, then the
- * environment.
+ * area by mode first, then the failures with their evidence and evidence files, then every
+ * requirement with one line of evidence, then the environment. A qualification report reads the
+ * same way, with a column per pass of each run and each run's environment.
  */
-import { compareAreas } from './classify.ts';
-import { evidenceBody, evidenceTitle } from './evidence-text.ts';
-import { configFacts, type Fact, featureFacts, kernelFacts, settingFacts, toolFacts } from './facts.ts';
+import {
+  attachmentGroups,
+  attachmentName,
+  attachmentText,
+  evidenceBody,
+  evidenceLine,
+  evidenceTitle,
+  formatBytes,
+} from './evidence-text.ts';
+import {
+  configFacts,
+  evidenceFacts,
+  type Fact,
+  featureFacts,
+  kernelFacts,
+  settingFacts,
+  toolFacts,
+} from './facts.ts';
 import { formatDuration } from './format.ts';
 import {
   type Area,
+  type Attachment,
   allRequirements,
   countVerdicts,
   modeLabel,
+  type Pass,
+  type Qualification,
   type Requirement,
   type Run,
   type Verdict,
 } from './model.ts';
+import {
+  areaNamesOf,
+  columnsOf,
+  failingOf,
+  problemsOf,
+  qualificationViews,
+  type RunView,
+  soloView,
+} from './views.ts';
 
 const BADGE: Record<Verdict, string> = {
   conformant: '✅ conformant',
@@ -85,27 +113,67 @@ function areaCell(area: Area | undefined): string {
   return `${BADGE[area.verdict]} ${detail}`.trim();
 }
 
-/** The summary matrix: one row per area, one column per pass. */
-export function mdMatrix(run: Run): string {
-  const names = [...new Set(run.passes.flatMap((p) => p.areas.map((a) => a.name)))].sort(compareAreas);
-  const head = ['area', ...run.passes.map((p) => mdCode(modeLabel(p.mode), true))];
-  const rows = names.map((name) => [
+function matrixOf(views: readonly RunView[]): string {
+  const columns = columnsOf(views);
+  const head = [
+    'area',
+    ...columns.map((col) =>
+      col.view.label
+        ? `${mdCode(col.view.run.runId, true)} ${mdCode(modeLabel(col.pass.mode), true)}`
+        : mdCode(modeLabel(col.pass.mode), true),
+    ),
+  ];
+  const rows = areaNamesOf(views).map((name) => [
     `**${mdText(name)}**`,
-    ...run.passes.map((p) => areaCell(p.areas.find((a) => a.name === name))),
+    ...columns.map((col) => areaCell(col.pass.areas.find((a) => a.name === name))),
   ]);
-  rows.push(['**pass verdict**', ...run.passes.map((p) => BADGE[p.verdict])]);
+  rows.push(['**pass verdict**', ...columns.map((col) => BADGE[col.pass.verdict])]);
   return table(head, rows);
 }
 
-function evidenceMd(req: Requirement): string[] {
-  if (req.evidence.length === 0) return ['_No evidence recorded._'];
-  const out: string[] = ['**Evidence**', ''];
-  for (const item of req.evidence) {
+/** The summary matrix: one row per area, one column per pass. */
+export function mdMatrix(run: Run): string {
+  return matrixOf([soloView(run)]);
+}
+
+/** A link to an evidence file, relative to the report: `[name](evidence/...)`. */
+export function mdFileLink(a: Attachment, base: string): string {
+  const name = mdText(attachmentName(a));
+  if (a.omitted) return `${name} (not kept)`;
+  return `[${name}](${encodeURI(`${base}${a.path}`).replace(/[()]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)})`;
+}
+
+function filesMd(r: Requirement, base: string): string[] {
+  const files = attachmentGroups(r.attachments ?? []).flatMap((g) => g.files);
+  if (files.length === 0) return [];
+  return [
+    '**Evidence files**',
+    '',
+    ...files.map((a) => `- ${mdFileLink(a, base)} — ${mdText(attachmentText(a))}`),
+    '',
+  ];
+}
+
+function evidenceMd(r: Requirement, base: string): string[] {
+  const out: string[] = [];
+  if (r.summary) out.push(`**In short**: ${mdText(r.summary)}`, '');
+  if (r.evidence.length === 0 && !r.attachments?.length) return [...out, '_No evidence recorded._'];
+  if (r.evidence.length > 0) out.push('**Evidence**', '');
+  for (const item of r.evidence) {
     out.push(`- ${mdText(evidenceTitle(item))}`);
     const body = evidenceBody(item);
     if (body.length > 0) out.push('', indent(mdBlock(body.slice(0, 200)), '  '), '');
   }
-  return out;
+  if (r.evidence.length > 0) out.push('');
+  return [...out, ...filesMd(r, base)];
+}
+
+/** One line of evidence for a requirement that held, with its files by kind: `...; captures: a, b`. */
+export function mdEvidenceLine(r: Requirement, base: string): string {
+  const groups = attachmentGroups(r.attachments ?? []).map(
+    (g) => `${g.word}: ${g.files.map((a) => mdFileLink(a, base)).join(', ')}`,
+  );
+  return [mdText(evidenceLine(r)), ...groups].join('; ');
 }
 
 function indent(text: string, prefix: string): string {
@@ -136,35 +204,28 @@ function failureMd(req: Requirement): string[] {
   return out;
 }
 
-function failuresSection(run: Run): string[] {
-  const failed = [...allRequirements(run)].filter(
-    ({ requirement: r }) => r.verdict === 'non-conformant' || r.verdict === 'error',
-  );
-  const problems = run.passes.flatMap((p) => [
-    ...p.areas.flatMap((a) => a.problems.map((text) => ({ pass: p, where: a.name, text }))),
-    ...p.problems.map((text) => ({ pass: p, where: 'run', text })),
-  ]);
-  if (failed.length === 0 && problems.length === 0) return ['## Failures', '', 'None.'];
+function failuresSection(views: readonly RunView[]): string[] {
+  const failed = failingOf(views);
+  const problems = problemsOf(views);
+  if (failed.length === 0 && problems.length === 0) return ['## Failures', '', 'None.', ''];
   const out = [`## Failures (${failed.length + problems.length})`, ''];
-  // Non-conformant before errors: a broken dataplane matters more than a broken harness.
-  failed.sort((a, b) =>
-    a.requirement.verdict === b.requirement.verdict ? 0 : a.requirement.verdict === 'non-conformant' ? -1 : 1,
-  );
-  for (const { pass, area, requirement: r } of failed) {
+  for (const { view, pass, area, requirement: r } of failed) {
+    const run = view.label ? `${mdText(view.label)} · ` : '';
     out.push(
       `### ${BADGE[r.verdict]} — ${mdText(r.id)}: ${mdText(r.statement)}`,
       '',
-      `${mdText(area.name)} · ${mdCode(modeLabel(pass.mode))} · ${formatDuration(r.durationMs)}`,
+      `${run}${mdText(area.name)} · ${mdCode(modeLabel(pass.mode))} · ${formatDuration(r.durationMs)}`,
       '',
       ...failureMd(r),
       '',
-      ...evidenceMd(r),
+      ...evidenceMd(r, view.base),
       '',
     );
   }
   for (const p of problems) {
+    const run = p.view.label ? `${mdText(p.view.run.runId)} ` : '';
     out.push(
-      `### ${BADGE.error} — ${mdText(p.where)} (${mdCode(modeLabel(p.pass.mode))})`,
+      `### ${BADGE.error} — ${mdText(p.where)} (${run}${mdCode(modeLabel(p.pass.mode))})`,
       '',
       mdText(p.text),
       '',
@@ -173,15 +234,40 @@ function failuresSection(run: Run): string[] {
   return out;
 }
 
-function requirementsSection(run: Run): string[] {
-  const out = ['## All requirements', ''];
-  for (const pass of run.passes) {
+function noteOf(r: Requirement, base: string): string {
+  if (r.verdict === 'conformant') return mdEvidenceLine(r, base);
+  return mdText(r.reason ?? r.failure?.message.split('\n')[0] ?? '');
+}
+
+/** What the nodes said the pass's mode was, and the settings it ran with where they differ from the run's. */
+function passModeLines(pass: Pass, run: Run): string[] {
+  const out: string[] = [];
+  if (pass.observed) {
+    const o = pass.observed;
+    out.push(
+      `Nodes at the start of the pass: ${mdCode(o.serviceMode ? `${o.dataplane}/${o.serviceMode}` : o.dataplane)}`,
+    );
+  }
+  const own = Object.entries(pass.settings ?? {}).filter(
+    ([k, v]) => JSON.stringify(v) !== JSON.stringify(run.config.settings[k]),
+  );
+  if (own.length > 0)
+    out.push(
+      `Settings of this pass: ${own.map(([k, v]) => `${mdText(k)} ${mdCode(JSON.stringify(v))}`).join(', ')}`,
+    );
+  return out.length > 0 ? [out.join(' · '), ''] : [];
+}
+
+function requirementsOf(view: RunView, level: string): string[] {
+  const out: string[] = [];
+  for (const pass of view.run.passes) {
     const c = countVerdicts(pass.areas.flatMap((a) => a.requirements));
     out.push(
-      `### ${mdCode(modeLabel(pass.mode))} — ${BADGE[pass.verdict]}`,
+      `${level} ${mdCode(modeLabel(pass.mode))} — ${BADGE[pass.verdict]}`,
       '',
       `${c.conformant} conformant, ${c['non-conformant']} non-conformant, ${c.skipped} skipped, ${c.error} error · ${formatDuration(pass.durationMs)}`,
       '',
+      ...passModeLines(pass, view.run),
     );
     const rows = pass.areas.flatMap((a) =>
       a.requirements.map((r) => [
@@ -190,14 +276,27 @@ function requirementsSection(run: Run): string[] {
         mdText(r.statement),
         BADGE[r.verdict],
         formatDuration(r.durationMs),
-        mdText(r.verdict === 'conformant' ? '' : (r.reason ?? r.failure?.message.split('\n')[0] ?? '')),
+        noteOf(r, view.base),
       ]),
     );
     out.push(
       rows.length
-        ? table(['area', 'id', 'statement', 'verdict', 'time', 'note'], rows)
+        ? table(['area', 'id', 'statement', 'verdict', 'time', 'evidence or reason'], rows)
         : '_No requirements ran._',
       '',
+    );
+  }
+  return out;
+}
+
+function requirementsSection(views: readonly RunView[]): string[] {
+  const out = ['## All requirements', ''];
+  if (views.length === 1 && views[0] && !views[0].label) return [...out, ...requirementsOf(views[0], '###')];
+  for (const view of views) {
+    out.push(
+      `### Run ${mdText(view.label)} — ${BADGE[view.run.verdict]}`,
+      '',
+      ...requirementsOf(view, '####'),
     );
   }
   return out;
@@ -210,40 +309,55 @@ function factsTable(facts: readonly Fact[]): string {
   );
 }
 
-function environmentSection(run: Run): string[] {
+function environmentOf(run: Run, level: string): string[] {
+  const evidence = evidenceFacts(run);
   return [
-    '## Environment',
+    `${level} Run and configuration`,
     '',
-    '### Run and configuration',
+    factsTable([...configFacts(run), ...evidence]),
     '',
-    factsTable(configFacts(run)),
-    '',
-    '### FelixConfiguration settings',
+    `${level} FelixConfiguration settings`,
     '',
     factsTable(settingFacts(run)),
     '',
-    '### Kernel',
+    `${level} Kernel`,
     '',
     factsTable(kernelFacts(run)),
     '',
-    '### Kernel features',
+    `${level} Kernel features`,
     '',
     factsTable(featureFacts(run)),
     '',
-    '### Tools',
+    `${level} Tools`,
     '',
     factsTable(toolFacts(run)),
     '',
   ];
 }
 
+function capNotice(run: Run): string[] {
+  const e = run.evidenceFiles;
+  if (!e || e.omittedFiles === 0) return [];
+  return [
+    `> **Evidence size cap reached**: ${e.omittedFiles} evidence file${e.omittedFiles === 1 ? '' : 's'} (${formatBytes(e.omittedBytes)}) of run ${mdCode(run.runId)} were not kept; the cap is ${formatBytes(e.capBytes)} (\`--evidence-cap\`).`,
+    '',
+  ];
+}
+
+function tidy(lines: readonly string[]): string {
+  // Sections leave blank lines at both ends; keep one between blocks (code blocks are single items).
+  const kept = lines.filter((line, i) => line !== '' || lines[i - 1] !== '');
+  return `${kept.join('\n').trimEnd()}\n`;
+}
+
 /** Renders the run as a Markdown document. */
 export function renderMarkdown(run: Run): string {
+  const views = [soloView(run)];
   const all = [...allRequirements(run)].map((x) => x.requirement);
   const c = countVerdicts(all);
   const ms = Date.parse(run.endedAt) - Date.parse(run.startedAt);
   const k = run.environment.kernel;
-  const lines = [
+  return tidy([
     `# dpconform conformance report: ${BADGE[run.verdict]}`,
     '',
     `Run ${mdCode(run.runId)} · ${mdText(run.startedAt)} · ${Number.isFinite(ms) ? formatDuration(ms) : '?'} · ` +
@@ -252,15 +366,63 @@ export function renderMarkdown(run: Run): string {
     `**${c.total} requirement results**: ${c.conformant} conformant, ${c['non-conformant']} non-conformant, ` +
       `${c.skipped} skipped, ${c.error} error, over ${run.passes.length} pass${run.passes.length === 1 ? '' : 'es'}.`,
     '',
+    ...capNotice(run),
     '## Summary',
     '',
     run.passes.length > 0 ? mdMatrix(run) : '_No passes ran._',
     '',
-    ...failuresSection(run),
-    ...requirementsSection(run),
-    ...environmentSection(run),
-  ];
-  // Sections leave blank lines at both ends; keep one between blocks (code blocks are single items).
-  const tidy = lines.filter((line, i) => line !== '' || lines[i - 1] !== '');
-  return `${tidy.join('\n').trimEnd()}\n`;
+    ...failuresSection(views),
+    ...requirementsSection(views),
+    '## Environment',
+    '',
+    ...environmentOf(run, '###'),
+  ]);
+}
+
+/** Renders a qualification (several runs merged) as a Markdown document. */
+export function renderQualificationMarkdown(q: Qualification): string {
+  const views = qualificationViews(q);
+  const c = countVerdicts(views.flatMap((v) => [...allRequirements(v.run)].map((x) => x.requirement)));
+  const runs = table(
+    ['run', 'verdict', 'provider', 'kernel', 'arch', 'host', 'modes', 'report'],
+    q.runs.map(({ run, dir, sourceSchemaVersion }) => [
+      mdCode(run.runId, true),
+      BADGE[run.verdict],
+      mdText(run.config.provider),
+      mdCode(run.environment.kernel.release, true),
+      mdText(run.environment.arch),
+      mdText(run.environment.hostname),
+      run.passes.map((p) => mdCode(modeLabel(p.mode), true)).join(' '),
+      `[report.md](${encodeURI(`${dir}/report.md`)})${sourceSchemaVersion === run.schemaVersion ? '' : ` (schema ${sourceSchemaVersion})`}`,
+    ]),
+  );
+  return tidy([
+    `# dpconform qualification report: ${BADGE[q.verdict]}`,
+    '',
+    `Qualification ${mdCode(q.name)} · ${mdText(q.createdAt)} · ${q.runs.length} run${q.runs.length === 1 ? '' : 's'}`,
+    '',
+    `**${c.total} requirement results**: ${c.conformant} conformant, ${c['non-conformant']} non-conformant, ` +
+      `${c.skipped} skipped, ${c.error} error.`,
+    '',
+    ...q.runs.flatMap((r) => capNotice(r.run)),
+    '## Runs',
+    '',
+    q.runs.length ? runs : '_No runs._',
+    '',
+    '## Summary',
+    '',
+    q.runs.length ? matrixOf(views) : '_No passes ran._',
+    '',
+    '## What differs between the runs',
+    '',
+    ...(q.differences.length
+      ? q.differences.map((d) => `- ${mdText(d)}`)
+      : ['Nothing: the same requirements, the same report schema.']),
+    '',
+    ...failuresSection(views),
+    ...requirementsSection(views),
+    '## Environment',
+    '',
+    ...views.flatMap((v) => [`### Run ${mdText(v.label)}`, '', ...environmentOf(v.run, '####')]),
+  ]);
 }

@@ -177,12 +177,15 @@ export function requirementFrom(
     default:
       outcome = { state: 'pending' };
   }
+  const meta = test.meta().dpconform;
   const requirement: Requirement = {
     id,
     statement,
     ...classify(outcome, root),
     durationMs: Math.round(test.diagnostic()?.duration ?? 0),
-    evidence: test.meta().dpconform?.evidence ?? [],
+    evidence: meta?.evidence ?? [],
+    ...(meta?.summary ? { summary: meta.summary } : {}),
+    ...(meta?.attachments?.length ? { attachments: meta.attachments } : {}),
   };
   return { requirement, blamed };
 }

@@ -1,11 +1,12 @@
 /**
- * Checks a parsed `report.json` against its JSON Schema, so a report read back from disk (to
- * re-render it, or in a consumer's CI) is known to have the model's shape.
+ * Checks a parsed `report.json` (a run's or a qualification's) against its JSON Schema, so a
+ * report read back from disk (to merge, diff or re-render it, or in a consumer's CI) is known to
+ * have the model's shape.
  */
 import { readFileSync } from 'node:fs';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
-import type { Run } from './model.ts';
+import type { Qualification, Run } from './model.ts';
 import { REPORT_SCHEMA_URL } from './render-json.ts';
 
 // ajv-formats is CommonJS; under ESM its default export may arrive wrapped.
@@ -27,11 +28,14 @@ function validator(): ReturnType<Ajv2020['compile']> {
 export function reportProblems(value: unknown): string[] {
   const validate = validator();
   if (validate(value)) return [];
-  return (validate.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message ?? 'is invalid'}`);
+  // The root picks the run or the qualification schema; its own "must match else" says nothing more.
+  return (validate.errors ?? [])
+    .filter((e) => !(e.keyword === 'if' && e.schemaPath === '#/if'))
+    .map((e) => `${e.instancePath || '/'} ${e.message ?? 'is invalid'}`);
 }
 
-/** Narrows a parsed value to a {@link Run}, or throws listing what is wrong with it. */
-export function assertReport(value: unknown): asserts value is Run {
+/** Narrows a parsed value to a report (a run or a qualification), or throws listing what is wrong with it. */
+export function assertReport(value: unknown): asserts value is Run | Qualification {
   const problems = reportProblems(value);
   if (problems.length > 0) throw new Error(`not a valid dpconform report:\n  ${problems.join('\n  ')}`);
 }

@@ -16,9 +16,23 @@ export function availableAreas(dir: string = SUITES_DIR): string[] {
   return found.sort(compareAreas);
 }
 
-/** Resolves `--suite a,b` against the suites there are; unknown names are an error naming them. */
+/**
+ * Areas run only when named: their figures need a machine left to itself and minutes of
+ * traffic, which the default run and CI on every change should not pay for.
+ */
+export const ON_REQUEST_AREAS: readonly string[] = ['performance'];
+
+/** The areas a run takes when none are named. */
+export function defaultAreas(available: readonly string[]): string[] {
+  return available.filter((a) => !ON_REQUEST_AREAS.includes(a));
+}
+
+/**
+ * Resolves `--suite a,b` against the suites there are (`all`, or nothing, is the default set);
+ * unknown names are an error naming them.
+ */
 export function selectAreas(requested: string | undefined, available: readonly string[]): string[] {
-  if (requested === undefined || requested === '' || requested === 'all') return [...available];
+  if (requested === undefined || requested === '' || requested === 'all') return defaultAreas(available);
   const asked = requested
     .split(',')
     .map((s) => s.trim())

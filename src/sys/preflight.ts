@@ -7,8 +7,8 @@ import { haveCommand } from './exec.ts';
 
 /** What the coming work needs. */
 export interface PreflightNeeds {
-  /** Which provider will build the cluster (kind also needs docker and kind). Default `netns`. */
-  provider?: 'netns' | 'kind';
+  /** Which provider will build the cluster (docker needs docker; kind, docker and kind). Default `netns`. */
+  provider?: 'netns' | 'docker' | 'kind';
   /**
    * `run` (default): a conformance run, which builds the dataplane and captures packets;
    * `cluster`: a command acting on a cluster that is up (or bringing one up without a run).
@@ -49,7 +49,8 @@ export const CLUSTER_TOOLS: readonly string[] = [
 function installHint(tool: string): string {
   const pkg = HOST_TOOLS[tool];
   if (pkg) return `run scripts/setup.sh (installs ${pkg} from Debian)`;
-  if (tool === 'docker') return 'install Docker, or use the netns provider (`--provider netns`)';
+  if (tool === 'docker')
+    return 'run scripts/setup.sh (installs docker.io and mmdebstrap from Debian), or use the netns provider (`--provider netns`)';
   if (tool === 'kind')
     return 'install kind (https://kind.sigs.k8s.io), or use the netns provider (`--provider netns`)';
   return `install ${tool} and make sure it is on PATH`;
@@ -68,7 +69,8 @@ export interface MachineFacts {
 /** The commands a run with these needs calls. */
 export function toolsFor(needs: PreflightNeeds = {}): string[] {
   const base = needs.scope === 'cluster' ? CLUSTER_TOOLS : REQUIRED_TOOLS;
-  const extra = needs.provider === 'kind' ? ['docker', 'kind'] : [];
+  const extra =
+    needs.provider === 'kind' ? ['docker', 'kind'] : needs.provider === 'docker' ? ['docker'] : [];
   return [...new Set([...base, ...extra, ...(needs.tools ?? [])])];
 }
 

@@ -2,11 +2,15 @@
  * The harness side of the control channel: typed calls to one agent over its unix socket.
  */
 import { Pool } from 'undici';
-import { DEFAULT_PROBE_TIMEOUT_MS } from './control-parse.ts';
+import { scaled, timeScale } from '../sys/time-scale.ts';
+import { DEFAULT_PROBE_TIMEOUT_MS, MAX_PROBE_TIMEOUT_MS } from './control-parse.ts';
 import type { AgentReady, ProbeRequest, ProbeResult, StreamRecord, StreamStartRequest } from './types.ts';
 
 /** Slack on top of a probe's own bound, for the control round trip on a busy machine. */
 const CONTROL_SLACK_MS = 10_000;
+
+/** The slack, stretched by the time scale. */
+const controlSlack = (): number => scaled(CONTROL_SLACK_MS);
 
 /** A control call that failed; names the agent and its socket so the reader knows where to look. */
 export class AgentError extends Error {
@@ -63,44 +67,46 @@ export class AgentClient {
 
   /** Makes one probe from the agent's namespace. */
   probe(request: ProbeRequest): Promise<ProbeResult> {
-    return this.#call('POST', '/probe', request, probeBound(request) + CONTROL_SLACK_MS);
+    const req = scaledProbe(request);
+    return this.#call('POST', '/probe', req, probeBound(req) + controlSlack());
   }
 
   /** Makes many probes, at most `concurrency` at once; results come in request order. */
-  probes(requests: readonly ProbeRequest[], concurrency = 16): Promise<ProbeResult[]> {
+  probes(all: readonly ProbeRequest[], concurrency = 16): Promise<ProbeResult[]> {
+    const requests = all.map((r) => scaledProbe(r));
     const slowest = requests.reduce((m, r) => Math.max(m, probeBound(r)), 0);
     const rounds = Math.ceil(requests.length / Math.max(1, concurrency));
-    return this.#call('POST', '/probes', { requests, concurrency }, rounds * slowest + CONTROL_SLACK_MS);
+    return this.#call('POST', '/probes', { requests, concurrency }, rounds * slowest + controlSlack());
   }
 
   /** Adds echo ports (TCP and UDP); ports already served are kept. */
   listen(ports: readonly number[]): Promise<AgentReady> {
-    return this.#call('POST', '/listen', { ports }, CONTROL_SLACK_MS);
+    return this.#call('POST', '/listen', { ports }, controlSlack());
   }
 
   /** Removes echo ports. */
   unlisten(ports: readonly number[]): Promise<AgentReady> {
-    return this.#call('POST', '/unlisten', { ports }, CONTROL_SLACK_MS);
+    return this.#call('POST', '/unlisten', { ports }, controlSlack());
   }
 
   /** Opens a long-lived connection that sends a request every `intervalMs`. */
   streamStart(request: StreamStartRequest): Promise<StreamRecord> {
-    return this.#call('POST', '/stream/start', request, CONTROL_SLACK_MS);
+    return this.#call('POST', '/stream/start', request, controlSlack());
   }
 
   /** What a stream has recorded so far. */
   streamGet(id: string): Promise<StreamRecord> {
-    return this.#call('GET', `/stream/${encodeURIComponent(id)}`, undefined, CONTROL_SLACK_MS);
+    return this.#call('GET', `/stream/${encodeURIComponent(id)}`, undefined, controlSlack());
   }
 
   /** Stops a stream and returns its final record. */
   streamStop(id: string): Promise<StreamRecord> {
-    return this.#call('POST', '/stream/stop', { id }, CONTROL_SLACK_MS);
+    return this.#call('POST', '/stream/stop', { id }, controlSlack());
   }
 
   /** Asks the agent to exit (it removes its socket); resolves once it has acknowledged. */
   async shutdown(): Promise<void> {
-    await this.#call('POST', '/shutdown', {}, CONTROL_SLACK_MS);
+    await this.#call('POST', '/shutdown', {}, controlSlack());
   }
 
   /** Closes this client's connections (the agent keeps running). */
@@ -159,4 +165,11 @@ export class AgentClient {
 
 function probeBound(r: ProbeRequest): number {
   return r.timeoutMs ?? DEFAULT_PROBE_TIMEOUT_MS;
+}
+
+/** A probe whose timeout is stretched by the time scale: on a slow machine a late answer is not a drop. */
+export function scaledProbe(r: ProbeRequest, factor: number = timeScale()): ProbeRequest {
+  const { fixedTimeout, ...req } = r;
+  if (factor === 1 || fixedTimeout) return req;
+  return { ...req, timeoutMs: Math.min(MAX_PROBE_TIMEOUT_MS, scaled(probeBound(req), factor)) };
 }

@@ -11,6 +11,7 @@ import type { Place } from '../node/place.ts';
 import type { Started } from '../sys/exec.ts';
 import { pathExists as exists } from '../sys/fs.ts';
 import { processAlive, stopProcesses, waitGone } from '../sys/process.ts';
+import { scaled } from '../sys/time-scale.ts';
 import { AgentClient } from './agent-client.ts';
 
 /** The agent program. */
@@ -41,7 +42,7 @@ export interface StartAgentOptions {
   cgroup?: string;
   /** Where the agent's output goes. */
   logFile: string;
-  /** Bound on waiting for `/ready` (default {@link DEFAULT_READY_TIMEOUT_MS}). */
+  /** Bound on waiting for `/ready` (default {@link DEFAULT_READY_TIMEOUT_MS}, times the time scale). */
   readyTimeoutMs?: number;
   /** Node binary (default: the one running the harness). */
   nodePath?: string;
@@ -121,7 +122,7 @@ export async function startAgent(opts: StartAgentOptions): Promise<AgentHandle> 
     },
   );
   const client = new AgentClient(opts.socketPath, { name: opts.name });
-  const timeoutMs = opts.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS;
+  const timeoutMs = opts.readyTimeoutMs ?? scaled(DEFAULT_READY_TIMEOUT_MS);
   const deadline = performance.now() + timeoutMs;
   let last = 'socket never appeared';
   let wait = 5;

@@ -18,8 +18,13 @@ export interface ProbeRequest {
   path?: string;
   /** Bytes to send (udp and tcp; default `clientip` for udp). */
   payload?: string;
-  /** Give up after this long (default 2000 ms). */
+  /** Give up after this long (default 2000 ms, stretched by the time scale unless fixed). */
   timeoutMs?: number;
+  /**
+   * The timeout is part of what is proved (e.g. giving up before the first SYN retransmission),
+   * so the time scale must not stretch it. Read by the harness, never sent to the agent.
+   */
+  fixedTimeout?: boolean;
   /** Bind the local side to this port (to make flows reproducible). */
   sourcePort?: number;
 }

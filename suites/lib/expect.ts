@@ -4,9 +4,11 @@
  */
 import type { Cluster } from '../../src/cluster/types.ts';
 import {
+  appendText,
   ConformanceFailure,
   type EvidenceTarget,
   echoEvidence,
+  probeTranscript,
   recordEvidence,
 } from '../../src/report/evidence.ts';
 import type { ProbeErrorKind, ProbeRequest, ProbeResult } from '../../src/workload/types.ts';
@@ -24,6 +26,20 @@ function target(req: ProbeRequest): string {
   return `${req.kind} ${req.host}:${req.port}${req.path ?? ''}`;
 }
 
+/** Records a probe: its echo evidence, and its whole exchange in the requirement's probe transcript. */
+export function recordProbe(ctx: EvidenceTarget, from: string, req: ProbeRequest, r: ProbeResult): void {
+  recordEvidence(ctx, echoEvidence(from, r));
+  appendText(
+    ctx,
+    {
+      name: 'probes.txt',
+      kind: 'transcript',
+      title: 'every probe the requirement made, with its whole reply',
+    },
+    probeTranscript(from, req, r),
+  );
+}
+
 /** Probes and requires an answer; returns the reply body. */
 export async function expectAnswer(
   ctx: EvidenceTarget,
@@ -33,7 +49,7 @@ export async function expectAnswer(
   where: string,
 ): Promise<string> {
   const r = await c.probe(from, req);
-  recordEvidence(ctx, echoEvidence(from, r));
+  recordProbe(ctx, from, req, r);
   if (!r.ok) {
     throw new ConformanceFailure(`${from} -> ${target(req)} got no answer`, {
       expected: 'an answer from a backend',
@@ -54,7 +70,7 @@ export async function expectNoAnswer(
   where: string,
 ): Promise<ProbeResult> {
   const r = await c.probe(from, req);
-  recordEvidence(ctx, echoEvidence(from, r));
+  recordProbe(ctx, from, req, r);
   const expected = `${allowed.join(' or ')}${allowed.includes('refused') ? ` within ${REFUSE_WITHIN_MS} ms` : ''}`;
   if (r.ok || !r.error || !allowed.includes(r.error)) {
     throw new ConformanceFailure(`${from} -> ${target(req)} should not be answered`, {

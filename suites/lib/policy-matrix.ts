@@ -25,7 +25,8 @@ export interface MatrixPort {
 
 /**
  * What one probe came to: `ok` when the target itself answered; otherwise how it failed
- * (`timeout`, `refused`, `reset`, `unreachable`, `other`, or `wrong` for an answer from another pod).
+ * (`timeout`, `refused`, `reset`, `unreachable`, `wrong` for an answer from another pod, or
+ * `other` when the probe itself could not be made or its failure not be told).
  */
 export type Outcome = string;
 
@@ -41,6 +42,12 @@ export interface Matrix {
 export const REACHED: Outcome = 'ok';
 /** The outcome an expectation uses for "must not be reached". */
 export const BLOCKED: Outcome = 'blocked';
+/** Another pod answered: never what any expectation allows. */
+export const WRONG: Outcome = 'wrong';
+/** The probe could not be made or its failure not be classified: the harness's problem, not a verdict. */
+export const HARNESS: Outcome = 'other';
+/** The outcomes that show the network kept the packets from the target. */
+export const NOT_REACHED: ReadonlySet<Outcome> = new Set(['timeout', 'refused', 'reset', 'unreachable']);
 
 /** Whether `from` should reach `to` on `port`. */
 export type ReachRule = (from: MatrixPod, to: MatrixPod, port: MatrixPort) => boolean;
@@ -95,24 +102,54 @@ function cell(m: Matrix, p: number, f: number, t: number): Outcome {
   return m.cells[p]?.[f]?.[t] ?? '?';
 }
 
-/** Whether an outcome satisfies an expectation: reached means the target answered, blocked means it did not. */
+/**
+ * Whether an outcome satisfies an expectation: reached means the target answered; blocked means
+ * the network kept the probe from it. Another pod answering satisfies neither.
+ */
 export function satisfies(expected: Outcome, seen: Outcome): boolean {
-  return expected === REACHED ? seen === REACHED : seen !== REACHED;
+  return expected === REACHED ? seen === REACHED : NOT_REACHED.has(seen);
 }
 
-/** The cells where `seen` does not satisfy `expected` (both over the same pods and ports). */
-export function differences(expected: Matrix, seen: Matrix): Difference[] {
+/**
+ * Whether a differing cell may be probed again: only one expected reached that timed out (a slow
+ * answer is not a drop). A blocked cell that answered is a leak the first time.
+ */
+export function retryable(expected: Outcome, seen: Outcome): boolean {
+  return expected === REACHED && seen === 'timeout';
+}
+
+/** The cells where `keep(expected, seen)` holds, in matrix order. */
+function cellsWhere(
+  expected: Matrix,
+  seen: Matrix,
+  keep: (expected: Outcome, seen: Outcome) => boolean,
+): Difference[] {
   const out: Difference[] = [];
   expected.ports.forEach((port, p) => {
     expected.pods.forEach((from, f) => {
       expected.pods.forEach((to, t) => {
         const e = cell(expected, p, f, t);
         const s = cell(seen, p, f, t);
-        if (!satisfies(e, s)) out.push({ from, to, port, expected: e, seen: s });
+        if (keep(e, s)) out.push({ from, to, port, expected: e, seen: s });
       });
     });
   });
   return out;
+}
+
+/** The cells where `seen` does not satisfy `expected` (both over the same pods and ports). */
+export function differences(expected: Matrix, seen: Matrix): Difference[] {
+  return cellsWhere(expected, seen, (e, s) => s !== HARNESS && !satisfies(e, s));
+}
+
+/** The cells the harness could not probe: no verdict can be drawn from them. */
+export function harnessFailures(expected: Matrix, seen: Matrix): Difference[] {
+  return cellsWhere(expected, seen, (_e, s) => s === HARNESS);
+}
+
+/** The differing cells worth a second look (see {@link retryable}). */
+export function retryCells(expected: Matrix, seen: Matrix): Difference[] {
+  return cellsWhere(expected, seen, retryable);
 }
 
 /** Replaces the given cells of a matrix (a second look at the cells that differed). */
@@ -190,6 +227,23 @@ export function describeDifferences(diffs: readonly Difference[], limit = 20): s
     );
   if (diffs.length > limit) shown.push(`... and ${diffs.length - limit} more`);
   return shown.join('\n');
+}
+
+/** A cell expected reached that timed out, probed a second time: both outcomes are kept. */
+export interface Retry {
+  from: MatrixPod;
+  to: MatrixPod;
+  port: MatrixPort;
+  first: Outcome;
+  second: Outcome;
+}
+
+/** `x/a -> y/b tcp/80: timeout, then ok`, one line per cell probed again; `none` without any. */
+export function describeRetries(retries: readonly Retry[]): string {
+  if (retries.length === 0) return 'none';
+  return retries
+    .map((r) => `${r.from.label} -> ${r.to.label} ${portLabel(r.port)}: ${r.first}, then ${r.second}`)
+    .join('\n');
 }
 
 /** How many cells a matrix has. */

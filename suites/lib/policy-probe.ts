@@ -1,7 +1,8 @@
 /**
  * Probing the policy suite's reachability matrix on a cluster: every source pod probes every
- * pod on every port at once, the cells that differ from the expectation get a second, patient
- * look, and a mismatch fails with the whole truth table.
+ * pod on every port at once; only a cell expected reached that timed out gets a second, patient
+ * look (a leak or another pod answering fails at once); a mismatch fails with the whole truth
+ * table, and a cell the harness could not probe is an error, never a verdict.
  */
 import type { Cluster } from '../../src/cluster/types.ts';
 import { ConformanceFailure, type EvidenceTarget, recordEvidence } from '../../src/report/evidence.ts';
@@ -9,22 +10,26 @@ import type { ProbeRequest, ProbeResult } from '../../src/workload/types.ts';
 import {
   cellCount,
   describeDifferences,
+  describeRetries,
   differences,
   expectMatrix,
   fillMatrix,
+  harnessFailures,
   type Matrix,
   type MatrixPod,
   type MatrixPort,
   type Outcome,
   type ReachRule,
+  type Retry,
   renderTruthTable,
+  retryCells,
   withCells,
 } from './policy-matrix.ts';
 import { MATRIX_NAMESPACES, MATRIX_PODS } from './policy-objects.ts';
 
 /** Timeout of a matrix probe: long for an answer on this topology, short enough for a drop. */
 export const MATRIX_PROBE_MS = 600;
-/** Timeout of the second look at a cell that differed. */
+/** Timeout of the second look at a cell expected reached that timed out. */
 export const RECHECK_PROBE_MS = 2000;
 /** Probes in flight per source pod. */
 export const MATRIX_CONCURRENCY = 16;
@@ -111,9 +116,11 @@ export async function probeMatrix(
 }
 
 /**
- * Probes the matrix and requires it to match the rule. Cells that differ are probed once more
- * with a longer timeout (a slow answer is not a drop); what still differs fails the test with
- * the truth table, which is recorded as evidence either way.
+ * Probes the matrix and requires it to match the rule. Only cells expected reached that timed
+ * out are probed once more, with a longer timeout (a slow answer is not a drop), and both of
+ * their outcomes are recorded; a cell expected blocked that answered, or one another pod answered,
+ * fails as first seen. What still differs fails the test with the truth table, which is recorded
+ * as evidence either way; a cell the harness could not probe makes the test an error.
  */
 export async function expectReachability(
   ctx: EvidenceTarget,
@@ -125,17 +132,22 @@ export async function expectReachability(
   const pods = matrixPods(c);
   const expected = expectMatrix(pods, ports, rule);
   let seen = await probeMatrix(c, pods, ports);
-  const first = differences(expected, seen);
-  if (first.length > 0) {
-    const again = await probeCells(c, first, RECHECK_PROBE_MS);
+  const retry = retryCells(expected, seen);
+  const retries: Retry[] = [];
+  if (retry.length > 0) {
+    const again = await probeCells(c, retry, RECHECK_PROBE_MS);
+    for (const a of again) {
+      const before = retry.find((r) => r.from === a.from && r.to === a.to && r.port === a.port);
+      retries.push({ from: a.from, to: a.to, port: a.port, first: before?.seen ?? '?', second: a.outcome });
+    }
     seen = withCells(seen, again);
   }
   const diffs = differences(expected, seen);
   const table = renderTruthTable(expected, seen);
   recordEvidence(ctx, {
     kind: 'text',
-    label: `reachability: ${what} (${cellCount(expected)} cells, ${first.length} probed again, ${diffs.length} differ)`,
-    text: table,
+    label: `reachability: ${what} (${cellCount(expected)} cells, ${retries.length} probed again, ${diffs.length} differ)`,
+    text: `${table}\n\nprobed again (expected reached, timed out at first):\n${describeRetries(retries)}`,
   });
   if (diffs.length > 0) {
     throw new ConformanceFailure(
@@ -145,6 +157,13 @@ export async function expectReachability(
         seen: describeDifferences(diffs),
         where: `pods of namespaces ${MATRIX_NAMESPACES.join(', ')}: ${pods.map((p) => `${p.label}=${p.key} ${p.ip}`).join(', ')}`,
       },
+    );
+  }
+  // A leak seen is a verdict whatever else happened; cells nobody could probe leave none.
+  const unprobed = harnessFailures(expected, seen);
+  if (unprobed.length > 0) {
+    throw new Error(
+      `${what}: the harness could not probe ${unprobed.length} cell(s), no verdict: ${describeDifferences(unprobed, 5)}`,
     );
   }
 }

@@ -9,13 +9,17 @@ import {
   counterLines,
   ctLines,
   ctStats,
+  logLines,
   mapLines,
   natLines,
   renderConntrack,
   renderCounters,
   renderCtStats,
+  renderLog,
   renderMaps,
   renderNat,
+  renderStats,
+  statsLines,
   toJson,
 } from '../inspect.ts';
 
@@ -25,11 +29,13 @@ export const BPF_VIEWS: Readonly<Record<string, readonly string[]>> = {
   nat: ['dump'],
   conntrack: ['dump', 'stats'],
   maps: ['show'],
+  stats: ['show'],
+  log: ['show'],
 };
 
 /** A checked `bpf` command line. */
 export interface BpfRequest {
-  view: 'counters' | 'nat' | 'conntrack' | 'maps';
+  view: 'counters' | 'nat' | 'conntrack' | 'maps' | 'stats' | 'log';
   verb: string;
 }
 
@@ -107,6 +113,20 @@ async function show(req: BpfRequest, args: Parsed): Promise<void> {
       const lines = per.flatMap((p) => ctLines(p.node, p.data, now));
       out(json ? toJson(lines) : renderConntrack(lines));
     }
+  } else if (req.view === 'stats') {
+    const lines = statsLines(await each((n) => dp.counters(n.name)));
+    out(json ? toJson(lines) : renderStats(lines));
+  } else if (req.view === 'log') {
+    // The programs stamp records with CLOCK_MONOTONIC, the clock hrtime reads.
+    const now = process.hrtime.bigint();
+    const per = await each(async (n) => ({
+      records: await dp.log(n.name),
+      names: new Map((await dp.counters(n.name)).map((c) => [c.ifindex, c.iface])),
+    }));
+    const lines = per
+      .flatMap((p) => logLines(p.node, p.data.records, p.data.names, now))
+      .sort((a, b) => b.ago - a.ago);
+    out(json ? toJson(lines) : renderLog(lines));
   } else {
     const lines = mapLines(await each((n) => dp.mapUsage(n.name)));
     out(json ? toJson(lines) : renderMaps(lines));
@@ -116,8 +136,9 @@ async function show(req: BpfRequest, args: Parsed): Promise<void> {
 /** `dpconform bpf counters|nat|conntrack|maps`. */
 export const bpf: Command = {
   name: 'bpf',
-  summary: 'Show the eBPF dataplane of each node: counters, NAT frontends/backends, conntrack, map fill.',
-  usage: `counters dump [--iface IF] | nat dump | conntrack dump|stats | maps  [--node N] [--run ID] [--json]`,
+  summary:
+    "Show the eBPF dataplane of each node: counters, stats and errors, NAT frontends/backends, conntrack, map fill, the programs' log.",
+  usage: `counters dump [--iface IF] | stats | nat dump | conntrack dump|stats | maps | log  [--node N] [--run ID] [--json]`,
   options: {
     node: { type: 'string', arg: 'N', help: 'only this node' },
     iface: { type: 'string', arg: 'IF', help: 'counters: only this interface' },

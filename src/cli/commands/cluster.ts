@@ -1,20 +1,40 @@
 /**
  * Commands that manage a cluster: up, down, status, apply, delete, exec, probe.
  */
+import { onInterrupt } from '../../cluster/cleanup.ts';
 import {
   attachCluster,
+  checkStart,
   ProviderUnavailableError,
   parseProvider,
   reapRuns,
-  resolveRun,
+  runStatuses,
+  type StartRequest,
   startCluster,
 } from '../../cluster/providers.ts';
 import type { DataplaneMode } from '../../k8s/felix-settings.ts';
 import type { ProbeRequest } from '../../workload/types.ts';
-import { attachFromArgs, logLine as log } from '../attach.ts';
-import { CliError, type Command, EXIT, intOption, type Parsed, strOption } from '../command.ts';
+import {
+  attachFromArgs,
+  chooseRun,
+  logLine as log,
+  reapAbandonedFirst,
+  requireFreeToChange,
+  warnAbandoned,
+} from '../attach.ts';
+import {
+  CliError,
+  type Command,
+  EXIT,
+  FORCE_OPTION,
+  intOption,
+  NO_REAP_OPTION,
+  type Parsed,
+  strOption,
+} from '../command.ts';
 import { formatServices, formatTopology } from '../format.ts';
 import { requireClusterHost } from '../host.ts';
+import { checkManifestFiles } from '../inputs.ts';
 
 function dataplaneOption(args: Parsed): DataplaneMode | undefined {
   const v = strOption(args, 'dataplane');
@@ -33,13 +53,41 @@ export function providerOption(args: Parsed) {
   }
 }
 
+/**
+ * Checks what a new cluster is asked for (size, every manifest) before anything is built: bad
+ * input is a usage error, a provider that cannot run here a start failure.
+ */
+export async function checkStartInput(
+  provider: ReturnType<typeof providerOption>,
+  req: StartRequest,
+): Promise<void> {
+  try {
+    await checkStart(provider, req);
+  } catch (err) {
+    if (err instanceof ProviderUnavailableError) throw new CliError(err.message, EXIT.cannotStart);
+    if (err instanceof Error && ['StartInputError', 'ManifestError', 'FelixConfigError'].includes(err.name))
+      throw new CliError(err.message, EXIT.usage);
+    throw err;
+  }
+}
+
+function filesOf(args: Parsed): string[] {
+  return (args.values.filename as string[] | undefined) ?? [];
+}
+
 /** `dpconform up`. */
 export const up: Command = {
   name: 'up',
   summary: 'Bring up a cluster (node network, nodes, external clients) and leave it running.',
-  usage: '[--provider netns] [--nodes N] [--clients N] [--dataplane bpf|iptables] [-f FILE|DIR]... [--json]',
+  usage:
+    '[--provider netns|docker|kind] [--nodes N] [--clients N] [--dataplane bpf|iptables] [-f FILE|DIR]... [--json] [--no-reap]',
   options: {
-    provider: { type: 'string', arg: 'NAME', help: 'who builds the cluster: netns (default) or kind' },
+    ...NO_REAP_OPTION,
+    provider: {
+      type: 'string',
+      arg: 'NAME',
+      help: 'who builds the cluster: netns (default), docker or kind',
+    },
     nodes: { type: 'string', arg: 'N', help: 'number of nodes (1-200)', default: '3' },
     clients: { type: 'string', arg: 'N', help: 'number of external clients', default: '1' },
     dataplane: {
@@ -58,18 +106,31 @@ export const up: Command = {
   },
   async run(args) {
     const provider = providerOption(args);
+    const nodes = intOption(args, 'nodes', 3);
+    const clients = intOption(args, 'clients', 1);
+    const dataplane = dataplaneOption(args);
+    const files = filesOf(args);
+    await checkStartInput(provider, { nodes, clients, manifests: files });
     await requireClusterHost();
+    await reapAbandonedFirst(args);
     const cluster = await startCluster(provider, {
-      nodes: intOption(args, 'nodes', 3),
-      clients: intOption(args, 'clients', 1),
-      dataplane: dataplaneOption(args),
+      nodes,
+      clients,
+      dataplane,
       log,
-      persistent: true,
+      owner: 'dpconform up',
     }).catch((err: unknown) => {
       if (err instanceof ProviderUnavailableError) throw new CliError(err.message, EXIT.cannotStart);
       throw new CliError(`up failed (nothing was left behind): ${errText(err)}`, EXIT.cannotStart);
     });
-    for (const f of (args.values.filename as string[] | undefined) ?? []) await cluster.apply(f);
+    try {
+      for (const f of files) await cluster.apply(f);
+    } catch (err) {
+      // A cluster the user never heard of must not stay behind.
+      await cluster.down();
+      throw new CliError(`up failed (nothing was left behind): ${errText(err)}`, EXIT.cannotStart);
+    }
+    await cluster.keep();
     const t = cluster.topology();
     if (args.values.json) {
       process.stdout.write(`${JSON.stringify({ ...t, dataplane: cluster.dataplaneMode() }, null, 2)}\n`);
@@ -85,32 +146,59 @@ export const up: Command = {
 export const down: Command = {
   name: 'down',
   summary: 'Tear down a cluster; with --all, remove everything any earlier run left behind.',
-  usage: '[--run ID] [--all]',
-  options: { all: { type: 'boolean', help: 'remove every namespace, pin, cgroup and state of every run' } },
+  usage: '[--run ID [--force]] [--all]',
+  options: {
+    all: {
+      type: 'boolean',
+      help: 'remove every namespace, pin, cgroup, process and state of every run, running or not',
+    },
+    ...FORCE_OPTION,
+  },
   async run(args) {
     await requireClusterHost();
     if (args.values.all) {
+      const running = (await runStatuses()).filter((r) => r.state === 'alive' && !r.owner?.kept);
       const r = await reapRuns();
       process.stdout.write(
         r.removed.length === 0
           ? 'nothing to remove\n'
           : `removed ${r.removed.join(', ')} (runs ${r.runs.join(', ')})\n`,
       );
+      for (const s of running)
+        log(`warning: run ${s.runId} belonged to ${s.owner?.command} (pid ${s.owner?.pid}), still running`);
       return EXIT.ok;
     }
-    const runId = await resolveRun(strOption(args, 'run'));
+    await warnAbandoned();
+    const runId = await chooseRun(args);
+    await requireFreeToChange(runId, args, 'down');
+    const removing = removeRun(runId);
+    // Ctrl-C finishes the removal rather than stop halfway; a second one says how to finish.
+    const unregister = onInterrupt({
+      label: `run ${runId}`,
+      run: () => removing,
+      left: () => `run ${runId} is partly removed; finish with: dpconform down --run ${runId}`,
+    });
     try {
-      const cluster = await attachCluster(runId, log);
-      await cluster.down();
-    } catch (err) {
-      // A state file that cannot be read must not keep the run's namespaces alive.
-      log(`could not attach to run ${runId} (${errText(err)}); removing by name`);
-      await reapRuns(runId);
+      await removing;
+    } finally {
+      unregister();
     }
     process.stdout.write(`run ${runId} removed\n`);
     return EXIT.ok;
   },
 };
+
+/** Tears a run down through its cluster, or by name when its state cannot be read. */
+async function removeRun(runId: string): Promise<void> {
+  try {
+    const cluster = await attachCluster(runId, log);
+    await cluster.down();
+  } catch (err) {
+    // A state file that cannot be read must not keep the run's namespaces alive.
+    log(`could not attach to run ${runId} (${errText(err)}); removing by name`);
+    await reapRuns(runId);
+  }
+}
 
 /** `dpconform status`. */
 export const status: Command = {
@@ -119,6 +207,7 @@ export const status: Command = {
   usage: '[--run ID] [--json]',
   options: { json: { type: 'boolean', help: 'print as JSON' } },
   async run(args) {
+    await warnAbandoned();
     const cluster = await attachFromArgs(args);
     const { settings, warnings } = cluster.settings();
     if (args.values.json) {
@@ -154,8 +243,9 @@ function manifestCommand(verb: 'apply' | 'delete', summary: string): Command {
   return {
     name: verb,
     summary,
-    usage: '-f FILE|DIR [-f ...] [--run ID]',
+    usage: '-f FILE|DIR [-f ...] [--run ID [--force]]',
     options: {
+      ...FORCE_OPTION,
       filename: {
         type: 'string',
         short: 'f',
@@ -166,7 +256,8 @@ function manifestCommand(verb: 'apply' | 'delete', summary: string): Command {
     },
     async run(args) {
       const files = fileArgs(args, verb);
-      const cluster = await attachFromArgs(args);
+      checkManifestFiles(files, verb);
+      const cluster = await attachFromArgs(args, 'change', verb);
       for (const f of files) await (verb === 'apply' ? cluster.apply(f) : cluster.delete(f));
       process.stdout.write(`${formatServices(cluster.model())}\n`);
       for (const e of cluster.syncErrors()) process.stdout.write(`error: ${e}\n`);
@@ -188,14 +279,15 @@ export const del = manifestCommand('delete', 'Delete the objects named in Kubern
 export const exec: Command = {
   name: 'exec',
   summary: 'Run a command inside a node, pod (namespace/name) or external client.',
-  usage: '<node|pod|client> [--run ID] -- CMD [ARGS...]',
-  options: {},
+  usage: '<node|pod|client> [--run ID [--force]] -- CMD [ARGS...]',
+  options: { ...FORCE_OPTION },
   positionals: true,
   async run(args) {
     const [place] = args.positionals;
     if (!place || args.rest.length === 0)
       throw new CliError('exec: usage: dpconform exec <node|pod|client> -- CMD...', EXIT.usage);
-    const cluster = await attachFromArgs(args);
+    // A command inside a node can change anything: it counts as a change.
+    const cluster = await attachFromArgs(args, 'change', 'exec');
     const r = await cluster.exec(place, args.rest, { reject: false, timeoutMs: 10 * 60_000 });
     process.stdout.write(r.stdout);
     process.stderr.write(r.stderr);
@@ -203,23 +295,38 @@ export const exec: Command = {
   },
 };
 
-/** Parses a probe target: `http://host:port/path`, or `host:port`. */
+const PROBE_FORMS = 'http://IP:PORT/PATH or IP:PORT';
+
+/** The IPv4 address and port of a probe target, or a usage error naming what is wrong in it. */
+function checkAddress(target: string, host: string, port: string | undefined): number {
+  const bad = (what: string): never => {
+    throw new CliError(`probe: "${target}": ${what} (a target is ${PROBE_FORMS})`, EXIT.usage);
+  };
+  const parts = host.split('.');
+  if (parts.length !== 4 || parts.some((p) => !/^\d{1,3}$/.test(p) || Number(p) > 255))
+    bad(`${host} is not an IPv4 address (four numbers from 0 to 255)`);
+  const n = Number(port);
+  if (port === undefined || !/^\d{1,5}$/.test(port) || n < 1 || n > 65535)
+    bad(port === undefined ? 'no port' : `port ${port} is not from 1 to 65535`);
+  return n;
+}
+
+/** Parses a probe target: `http://IP:PORT/PATH` (port 80 by default), or `IP:PORT`. */
 export function parseProbeTarget(target: string, udp: boolean): ProbeRequest {
-  if (/^https?:\/\//.test(target)) {
-    if (udp) throw new CliError('probe: --udp takes host:port, not a URL', EXIT.usage);
-    const url = new URL(target);
-    if (url.protocol !== 'http:') throw new CliError('probe: only http:// URLs are supported', EXIT.usage);
-    return {
-      kind: 'http',
-      host: url.hostname,
-      port: Number(url.port || 80),
-      path: `${url.pathname}${url.search}`,
-    };
+  const url = /^([a-z][a-z0-9+.-]*):\/\/([^/:?#]*)(?::([^/?#]*))?([/?#].*)?$/i.exec(target);
+  if (url) {
+    const [, scheme, host = '', port, rest = '/'] = url;
+    if (udp) throw new CliError(`probe: --udp takes IP:PORT, not a URL ("${target}")`, EXIT.usage);
+    if (scheme?.toLowerCase() !== 'http')
+      throw new CliError(`probe: "${target}": only http:// URLs are supported`, EXIT.usage);
+    const p = checkAddress(target, host, port === undefined || port === '' ? '80' : port);
+    const parsed = new URL(`http://${host}:${p}${rest.startsWith('/') ? rest : `/${rest}`}`);
+    return { kind: 'http', host, port: p, path: `${parsed.pathname}${parsed.search}` };
   }
-  const m = /^(\d{1,3}(?:\.\d{1,3}){3}):(\d{1,5})$/.exec(target);
-  if (!m)
-    throw new CliError(`probe: target must be http://IP:PORT/PATH or IP:PORT, got "${target}"`, EXIT.usage);
-  return { kind: udp ? 'udp' : 'tcp', host: m[1]!, port: Number(m[2]) };
+  const m = /^([^:/]+):([^:/]*)$/.exec(target);
+  if (!m) throw new CliError(`probe: target must be ${PROBE_FORMS}, got "${target}"`, EXIT.usage);
+  const port = checkAddress(target, m[1]!, m[2] === '' ? undefined : m[2]);
+  return { kind: udp ? 'udp' : 'tcp', host: m[1]!, port };
 }
 
 /** `dpconform probe`. */

@@ -4,7 +4,7 @@
  */
 import type { DataplaneMode } from '../../k8s/felix-settings.ts';
 import { attachFromArgs } from '../attach.ts';
-import { CliError, type Command, EXIT, strOption } from '../command.ts';
+import { CliError, type Command, EXIT, FORCE_OPTION, strOption } from '../command.ts';
 
 /** A checked `dataplane` command line. */
 export interface DataplaneRequest {
@@ -38,14 +38,15 @@ export function parseDataplaneRequest(
 export const dataplane: Command = {
   name: 'dataplane',
   summary: 'Switch a running cluster between the eBPF and the iptables dataplane (bpfEnabled).',
-  usage: 'switch --to iptables|bpf [--run ID]',
+  usage: 'switch --to iptables|bpf [--run ID [--force]]',
   positionals: true,
   options: {
+    ...FORCE_OPTION,
     to: { type: 'string', arg: 'MODE', help: 'the dataplane to switch to: iptables or bpf' },
   },
   async run(args) {
     const req = parseDataplaneRequest(args.positionals, strOption(args, 'to'));
-    const cluster = await attachFromArgs(args);
+    const cluster = await attachFromArgs(args, 'change', 'dataplane switch');
     const from = cluster.dataplaneMode();
     if (from === req.to) {
       process.stdout.write(`run ${cluster.runId} already runs the ${req.to} dataplane\n`);

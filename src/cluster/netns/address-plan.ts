@@ -2,6 +2,8 @@
  * The netns provider's names and addresses: kind's address plan (nodes on 172.18.0.0/16, pods
  * from 10.244.<node>.0/24, services from 10.96.0.0/12) and one name prefix per run.
  */
+import { findCgroup2Mount } from '../../sys/mounts.ts';
+
 /** Every namespace, pin and cgroup of any run starts with this. */
 export const NAME_PREFIX = 'dpc';
 
@@ -86,8 +88,19 @@ export const FABRIC_BRIDGE = 'br0';
 /** Where this provider pins every run's programs and maps (one directory per run). */
 export const BPFFS_ROOT = '/sys/fs/bpf';
 
-/** The cgroup v2 hierarchy the nodes' cgroups are made in. */
-export const CGROUP_ROOT = '/sys/fs/cgroup/unified';
+/**
+ * The cgroup v2 hierarchy the nodes' cgroups are made in: wherever this machine mounts it (never
+ * a path assumed, which on a host with only cgroup v2 would create a stray cgroup instead).
+ */
+export function cgroupRoot(): string {
+  const root = findCgroup2Mount();
+  if (root === undefined) {
+    throw new Error(
+      'no cgroup v2 hierarchy is mounted (none in /proc/self/mountinfo): mount one, e.g. `mount -t cgroup2 none /sys/fs/cgroup`',
+    );
+  }
+  return root;
+}
 
 /** The run's bpffs directory (one child per node). */
 export function runBpffsDir(runId: string): string {
@@ -96,7 +109,7 @@ export function runBpffsDir(runId: string): string {
 
 /** The run's cgroup v2 directory (one child per node). */
 export function runCgroupDir(runId: string): string {
-  return `${CGROUP_ROOT}/${NAME_PREFIX}-${runId}`;
+  return `${cgroupRoot()}/${NAME_PREFIX}-${runId}`;
 }
 
 /** Extracts the run id from one of our namespace names, or undefined. */

@@ -3,9 +3,10 @@
  * cgroup named with our prefix, and the processes living in them.
  */
 import { readdir, readFile, rm } from 'node:fs/promises';
+import { findCgroup2Mount } from '../../sys/mounts.ts';
 import { stopProcesses } from '../../sys/process.ts';
 import type { ReapReport } from '../provider.ts';
-import { BPFFS_ROOT, CGROUP_ROOT, NAME_PREFIX } from './address-plan.ts';
+import { BPFFS_ROOT, NAME_PREFIX } from './address-plan.ts';
 import { removeCgroups } from './infra.ts';
 import { deleteNetns, listNetns } from './ip.ts';
 
@@ -49,10 +50,12 @@ export async function reap(runId?: string): Promise<ReapReport> {
   netns.forEach(note);
   await deleteNetns(netns);
 
-  const cgroups = (await dirEntries(CGROUP_ROOT)).filter(match);
+  // No cgroup v2 mounted: no run could have made a cgroup, and there is nothing to look in.
+  const cgroupRoot = findCgroup2Mount();
+  const cgroups = cgroupRoot === undefined ? [] : (await dirEntries(cgroupRoot)).filter(match);
   cgroups.forEach(note);
   for (const c of cgroups) {
-    await stopProcesses(await cgroupPids(`${CGROUP_ROOT}/${c}`));
+    await stopProcesses(await cgroupPids(`${cgroupRoot}/${c}`));
     await removeCgroups(c.slice(NAME_PREFIX.length + 1));
   }
 

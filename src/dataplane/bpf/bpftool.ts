@@ -33,7 +33,8 @@ export type BatchOp =
 
 /**
  * Loads every program of an object in a place, pinning programs in progDir and maps in mapDir.
- * `object` is a path the place can read.
+ * `object` is a path the place can read. Maps named in `reuse` are not created: the programs
+ * use the map already pinned there (same type, key, value and size).
  */
 export async function loadAll(
   place: Place,
@@ -41,8 +42,10 @@ export async function loadAll(
   progDir: string,
   mapDir: string,
   opts: PlaceRunOptions = {},
+  reuse: readonly { name: string; pin: string }[] = [],
 ): Promise<void> {
-  await place.exec(['bpftool', 'prog', 'loadall', object, progDir, 'pinmaps', mapDir], {
+  const maps = reuse.flatMap((m) => ['map', 'name', m.name, 'pinned', m.pin]);
+  await place.exec(['bpftool', 'prog', 'loadall', object, progDir, ...maps, 'pinmaps', mapDir], {
     timeoutMs: 120_000,
     ...opts,
   });
@@ -60,6 +63,28 @@ export async function dumpMap(place: Place, pin: string, opts: PlaceRunOptions =
     ...opts,
   });
   return rows.map((r) => ({ key: fromHexWords(r.key), value: fromHexWords(r.value) }));
+}
+
+/** One entry of a per-CPU map: its value on each CPU, in CPU order. */
+export interface PercpuEntry {
+  key: Uint8Array;
+  values: Uint8Array[];
+}
+
+/** Every entry of a per-CPU map pinned in a place. */
+export async function dumpPercpuMap(
+  place: Place,
+  pin: string,
+  opts: PlaceRunOptions = {},
+): Promise<PercpuEntry[]> {
+  const rows = await place.execJson<{ key: string[]; values: { cpu: number; value: string[] }[] }[]>(
+    ['bpftool', '-j', 'map', 'dump', 'pinned', pin],
+    { timeoutMs: 120_000, ...opts },
+  );
+  return rows.map((r) => ({
+    key: fromHexWords(r.key),
+    values: [...r.values].sort((x, y) => x.cpu - y.cpu).map((v) => fromHexWords(v.value)),
+  }));
 }
 
 /** The value under `key` of a map pinned in a place, or undefined when there is none. */

@@ -39,6 +39,8 @@ export interface FrontendValue {
   svcId: number;
   count: number;
   flags: number;
+  /** The Service's ClientIP affinity timeout in seconds; 0 or absent leaves it to the config's default. */
+  affinityS?: number;
 }
 
 /** NAT backend key. */
@@ -74,6 +76,9 @@ export interface CtValue {
   ordinal: number;
   /** FWD entries: the service id (backend set) the flow was balanced in. */
   svcId: number;
+  /** SNAT flag: FWD, the source the flow gets; REV, the client's own address and port. */
+  snatIp?: string;
+  snatPort?: number;
 }
 
 /** Routes map key (an IPv4 CIDR). */
@@ -103,6 +108,13 @@ export interface NodeConfig {
   tcpTimeoutS: number;
   udpTimeoutS: number;
   affinityTimeoutS: number;
+  /** The largest IP packet the tunnel carries whole; bigger ones get ICMP (0: no check). */
+  tunnelMtu?: number;
+  /** bpfPSNATPorts, inclusive. */
+  psnatLo?: number;
+  psnatHi?: number;
+  /** bpfLogLevel as the programs read it (LOG_LEVEL). */
+  logLevel?: number;
 }
 
 /** Parses a dotted quad, throwing on anything else. */
@@ -169,13 +181,19 @@ export function encodeFrontendValue(v: FrontendValue): Uint8Array {
   d.setUint32(0, v.svcId, true);
   d.setUint16(4, v.count, true);
   d.setUint16(6, v.flags, true);
+  d.setUint32(8, v.affinityS ?? 0, true);
   return b;
 }
 
 /** Decodes a NAT frontend value. */
 export function decodeFrontendValue(b: Uint8Array): FrontendValue {
   const d = dv(b, SIZE.feVal, 'frontend value');
-  return { svcId: d.getUint32(0, true), count: d.getUint16(4, true), flags: d.getUint16(6, true) };
+  return {
+    svcId: d.getUint32(0, true),
+    count: d.getUint16(4, true),
+    flags: d.getUint16(6, true),
+    affinityS: d.getUint32(8, true),
+  };
 }
 
 /** Encodes a NAT backend key. */
@@ -208,6 +226,24 @@ export function decodeBackendValue(b: Uint8Array): BackendValue {
 }
 
 /** Encodes a conntrack key. */
+/** A `dpc_nat_aff` key: the service id (backend set) and the client address. */
+export interface AffinityKey {
+  svcId: number;
+  client: string;
+}
+/** A `dpc_nat_aff` value: the backend ordinal the client sticks to and when it was last used. */
+export interface AffinityValue {
+  lastSeenNs: bigint;
+  ordinal: number;
+}
+export function decodeAffinityKey(b: Uint8Array): AffinityKey {
+  const d = dv(b, SIZE.affKey, 'affinity key');
+  return { svcId: d.getUint32(0, true), client: ipv4String(b, 4) };
+}
+export function decodeAffinityValue(b: Uint8Array): AffinityValue {
+  const d = dv(b, SIZE.affVal, 'affinity value');
+  return { lastSeenNs: d.getBigUint64(0, true), ordinal: d.getUint32(8, true) };
+}
 export function encodeCtKey(k: CtKey): Uint8Array {
   const [b, d] = view(SIZE.ctKey);
   b.set(ipv4Bytes(k.saddr), 0);
@@ -241,6 +277,8 @@ export function encodeCtValue(v: CtValue): Uint8Array {
   b.set(ipv4Bytes(v.tunIp), 20);
   d.setUint32(24, v.ordinal, true);
   d.setUint32(28, v.svcId, true);
+  b.set(ipv4Bytes(v.snatIp ?? '0.0.0.0'), 32);
+  d.setUint16(36, checkPort(v.snatPort ?? 0), false);
   return b;
 }
 
@@ -258,6 +296,8 @@ export function decodeCtValue(b: Uint8Array): CtValue {
     tunIp: ipv4String(b, 20),
     ordinal: d.getUint32(24, true),
     svcId: d.getUint32(28, true),
+    snatIp: ipv4String(b, 32),
+    snatPort: d.getUint16(36, false),
   };
 }
 
@@ -359,6 +399,10 @@ export function encodeConfig(c: NodeConfig): Uint8Array {
   d.setUint32(12, c.tcpTimeoutS, true);
   d.setUint32(16, c.udpTimeoutS, true);
   d.setUint32(20, c.affinityTimeoutS, true);
+  d.setUint32(24, c.tunnelMtu ?? 0, true);
+  d.setUint16(28, c.psnatLo ?? 0, true);
+  d.setUint16(30, c.psnatHi ?? 0, true);
+  d.setUint32(32, c.logLevel ?? 0, true);
   return b;
 }
 
@@ -372,6 +416,57 @@ export function decodeConfig(b: Uint8Array): NodeConfig {
     tcpTimeoutS: d.getUint32(12, true),
     udpTimeoutS: d.getUint32(16, true),
     affinityTimeoutS: d.getUint32(20, true),
+    tunnelMtu: d.getUint32(24, true),
+    psnatLo: d.getUint16(28, true),
+    psnatHi: d.getUint16(30, true),
+    logLevel: d.getUint32(32, true),
+  };
+}
+
+/** One record of the programs' log (`cali_log`, bpfLogLevel). */
+export interface LogRecord {
+  /** CLOCK_MONOTONIC nanoseconds, as the programs stamp it. */
+  ts: bigint;
+  /** Per-CPU sequence number; 0 is an empty slot. */
+  seq: number;
+  ifindex: number;
+  saddr: string;
+  daddr: string;
+  sport: number;
+  dport: number;
+  /** IP protocol number. */
+  proto: number;
+  hook: HookName;
+  /** Event code (LOG_EVENTS). */
+  event: number;
+  /** Drop reason, for drops. */
+  reason: string;
+  /** tc verdict the program returned. */
+  verdict: number;
+  /** The backend a new flow was given. */
+  natIp: string;
+  natPort: number;
+}
+
+/** Decodes a log record. */
+export function decodeLogRecord(b: Uint8Array): LogRecord {
+  const d = dv(b, SIZE.logRec, 'log record');
+  const reason = d.getUint8(31);
+  return {
+    ts: d.getBigUint64(0, true),
+    seq: d.getUint32(8, true),
+    ifindex: d.getUint32(12, true),
+    saddr: ipv4String(b, 16),
+    daddr: ipv4String(b, 20),
+    sport: d.getUint16(24, false),
+    dport: d.getUint16(26, false),
+    proto: d.getUint8(28),
+    hook: d.getUint8(29) === HOOK.egress ? 'egress' : 'ingress',
+    event: d.getUint8(30),
+    reason: REASONS[reason] ?? `reason ${reason}`,
+    verdict: d.getInt32(32, true),
+    natIp: ipv4String(b, 36),
+    natPort: d.getUint16(40, false),
   };
 }
 

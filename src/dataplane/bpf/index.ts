@@ -3,12 +3,15 @@
  * pinned maps, attaches the tc programs and the connect-time load balancer, and programs the
  * maps from the cluster model. Also the read side the suites use: maps, counters, usage.
  */
+import { compileIfacePattern } from '../../k8s/felix.ts';
+import type { FelixSettings } from '../../k8s/felix-settings.ts';
 import type { ClusterModel } from '../../k8s/model.ts';
 import type { NodePlace } from '../../node/place.ts';
 import { compilePolicy, policyInputsFromModel } from '../../policy/compile.ts';
+import { compileHostPolicy, hostPolicyInputsFromModel } from '../../policy/host.ts';
 import type { PodPolicy } from '../../policy/types.ts';
 import { placeAlive } from '../place-alive.ts';
-import type { Dataplane, DataplaneContext, Frontend, SyncReport } from '../types.ts';
+import type { Dataplane, DataplaneContext, Frontend, SyncReport, UpdateOutcome } from '../types.ts';
 import {
   attachCtlb,
   attachTc,
@@ -20,19 +23,32 @@ import {
   type TcAttachment,
   tcPrograms,
 } from './attach.ts';
-import { dumpMap, loadAll, runBatch } from './bpftool.ts';
-import { buildBpf, mapSizesFrom } from './build.ts';
+import { type BatchOp, dumpMap, loadAll, runBatch } from './bpftool.ts';
+import { type BpfMapSizes, buildBpf, mapSizesFrom } from './build.ts';
 import { diffMap, orderNodeOps, ownersOf, releasedOwners, type Shadow, shadowOf } from './diff.ts';
 import { planDsrOptout } from './dsr-optout.ts';
 import {
   decodeBackendKey,
+  decodeCounterKey,
   decodeFrontendValue,
   fromHexWords,
   HOST_LITTLE_ENDIAN,
+  type LogRecord,
   type NodeConfig,
   toHexWords,
 } from './encoding.ts';
-import { CFG_FLAG, MAP, MAP_USAGE_WARN_RATIO, PROG, VXLAN_DEVICE } from './layout.ts';
+import { HEP_MAP, orderHostPolicyOps, planHostPolicy } from './host-policy-plan.ts';
+import {
+  CFG_FLAG,
+  LOG_LEVEL,
+  MAP,
+  MAP_USAGE_WARN_RATIO,
+  PROG,
+  PROG_PREFIX,
+  VXLAN_DEVICE,
+  VXLAN_OVERHEAD,
+} from './layout.ts';
+import { planUpdate } from './live.ts';
 import {
   type CounterRow,
   type MapUsage,
@@ -40,25 +56,51 @@ import {
   type NodePins,
   nodePins,
   progPin,
+  readAffinity,
   readBackends,
   readConfig,
   readConntrack,
   readCounters,
   readDsrOptout,
   readFrontends,
+  readLog,
   readMapUsage,
   readRoutes,
   writeConfig,
 } from './maps.ts';
-import { ensureVxlan, listLinks, removeVxlan, syncLocalRoutes } from './node-kernel.ts';
+import {
+  ensureVxlan,
+  type Link,
+  listLinks,
+  removeVxlan,
+  syncLocalRoutes,
+  writeSysctl,
+} from './node-kernel.ts';
 import { keyId, type PlanLimits, planNode, ServiceIds } from './plan.ts';
 import { planPolicy } from './policy-plan.ts';
 
 export { BpfCompileError, buildBpf, mapSizesFrom } from './build.ts';
 export type { CounterRow, MapUsage, NodePins } from './maps.ts';
 
+/** One record of the programs' log, with the CPU whose ring held it. */
+export type BpfLogRecord = LogRecord & { cpu: number };
+
 /** Conntrack idle timeouts the nodes are configured with (seconds). */
 export const CT_TIMEOUTS = { tcp: 3600, udp: 60, affinity: 10800 } as const;
+
+/** The loopback device, where the host NAT hook goes (it has this index in every network namespace). */
+const LOOPBACK = 'lo';
+/** Lets a reply handed to the stack through lo have one of the node's addresses as its source. */
+const LO_ACCEPT_LOCAL = 'net.ipv4.conf.lo.accept_local';
+
+/** The maps whose size a FelixConfiguration field sets, by the field's key in BpfMapSizes. */
+const SIZED_MAPS: Readonly<Record<keyof BpfMapSizes, string>> = {
+  natFrontend: MAP.natFrontend,
+  natBackend: MAP.natBackend,
+  natAffinity: MAP.natAffinity,
+  route: MAP.routes,
+  conntrack: MAP.conntrack,
+};
 
 /** A counter with the interface name resolved. */
 export interface NamedCounter extends CounterRow {
@@ -77,6 +119,8 @@ export interface BpfDataplane extends Dataplane {
   frontends(nodeName: string): ReturnType<typeof readFrontends>;
   backends(nodeName: string): ReturnType<typeof readBackends>;
   conntrack(nodeName: string): ReturnType<typeof readConntrack>;
+  /** The node's sessionAffinity ClientIP entries: (service id, client) -> backend ordinal. */
+  affinity(nodeName: string): ReturnType<typeof readAffinity>;
   routes(nodeName: string): ReturnType<typeof readRoutes>;
   config(nodeName: string): ReturnType<typeof readConfig>;
   /** The bpfDSROptoutCIDRs programmed on a node, read back from its map. */
@@ -87,6 +131,8 @@ export interface BpfDataplane extends Dataplane {
   programmedServices(nodeName: string): string[];
   /** Interfaces of a node carrying our tc programs. */
   attachedInterfaces(nodeName: string): string[];
+  /** The programs' log of a node (bpfLogLevel), oldest first; `since` in CLOCK_MONOTONIC ns. */
+  log(nodeName: string, since?: bigint): ReturnType<typeof readLog>;
 }
 
 /** Where to build from (tests point these elsewhere). */
@@ -109,9 +155,20 @@ interface NodeRuntime {
   /** `dpc_pol_ep` and `dpc_pol_rules` as last programmed. */
   policyEndpoints: Shadow;
   policyRules: Shadow;
+  /** The host endpoint maps as last programmed. */
+  hostPolicy: HostPolicyShadows;
   services: string[];
   /** The connect-time load balancer is attached to the node's cgroup. */
   ctlb: boolean;
+  /** The largest packet the tunnel carries whole: the node interface's MTU less the encapsulation. */
+  tunnelMtu: number;
+}
+
+/** `cali_v4_hep`, `cali_v4_hep_rul` and `cali_v4_hep_net` as last programmed. */
+interface HostPolicyShadows {
+  endpoints: Shadow;
+  rules: Shadow;
+  nets: Shadow;
 }
 
 /** Rebuilds a shadow from what a node's map really holds (after a failed batch). */
@@ -154,7 +211,7 @@ class BpfDataplaneImpl implements BpfDataplane {
     });
     const object = build.objects.dpc;
     if (!object) throw new Error(`bpf build produced no dpc.o in ${build.dir}`);
-    const pattern = new RegExp(s.bpfDataIfacePattern);
+    const pattern = compileIfacePattern(s.bpfDataIfacePattern);
     try {
       await Promise.all(ctx.nodes.map((n) => this.installNode(ctx, n, object, pattern)));
       for (const e of this.dsrOptoutErrors()) ctx.log(`bpf: ${e}`);
@@ -188,25 +245,26 @@ class BpfDataplaneImpl implements BpfDataplane {
       dsrOptout: new Map(),
       policyEndpoints: new Map(),
       policyRules: new Map(),
+      hostPolicy: { endpoints: new Map(), rules: new Map(), nets: new Map() },
       services: [],
       ctlb: false,
+      tunnelMtu: 0,
     };
     this.nodes.set(node.name, rt);
     await loadAll(node, object, pins.progDir, pins.mapDir);
-    rt.vxIfindex = await ensureVxlan(node);
+    const links = await listLinks(node);
+    // The tunnel's packets leave through the node's interface: its MTU bounds the outer packet.
+    rt.tunnelMtu = (links.find((l) => l.name === node.iface)?.mtu ?? 1500) - VXLAN_OVERHEAD;
+    rt.vxIfindex = await ensureVxlan(node, rt.tunnelMtu);
     // The opt-out list is in place before the DSR flag can take effect.
     await this.syncDsrOptout(rt);
     await writeConfig(node, pins, this.nodeConfig(ctx, rt));
-    const links = await listLinks(node);
-    const list: TcAttachment[] = [{ iface: VXLAN_DEVICE, ingress: progPin(pins, PROG.vxlanIngress) }];
-    for (const l of links) {
-      if (!isDataIface(l.name, pattern)) continue;
-      list.push({
-        iface: l.name,
-        ingress: progPin(pins, PROG.hostIngress),
-        egress: progPin(pins, PROG.hostEgress),
-      });
-    }
+    await writeSysctl(node, LO_ACCEPT_LOCAL, '1');
+    const list: TcAttachment[] = [
+      { iface: VXLAN_DEVICE, ingress: progPin(pins, PROG.vxlanIngress) },
+      { iface: LOOPBACK, ingress: progPin(pins, PROG.loopbackIngress) },
+      ...dataAttachments(pins, links, pattern),
+    ];
     const failed = await attachTc(node, list);
     if (failed.length > 0)
       throw new Error(`could not attach tc programs in ${node.where} to ${failed.join(', ')}`);
@@ -247,15 +305,21 @@ class BpfDataplaneImpl implements BpfDataplane {
       dsrOptout: await shadowIfPinned(node, mapPin(pins, MAP.dsrOptout)),
       policyEndpoints: await shadowIfPinned(node, mapPin(pins, MAP.policyEndpoints)),
       policyRules: await shadowIfPinned(node, mapPin(pins, MAP.policyRules)),
+      hostPolicy: {
+        endpoints: await shadowIfPinned(node, mapPin(pins, HEP_MAP.endpoints)),
+        rules: await shadowIfPinned(node, mapPin(pins, HEP_MAP.rules)),
+        nets: await shadowIfPinned(node, mapPin(pins, HEP_MAP.nets)),
+      },
       services: [],
       ctlb: (await cgroupPrograms(node, node.cgroupDir)).includes(PROG.connect4),
+      tunnelMtu: (await readConfig(node, pins))?.tunnelMtu ?? 0,
     };
     for (const l of links) {
       const progs = [
         ...(await tcPrograms(node, l.name, 'ingress')),
         ...(await tcPrograms(node, l.name, 'egress')),
       ];
-      if (progs.some((p) => p.startsWith('dpc_'))) rt.attached.set(l.name, l.ifindex);
+      if (progs.some((p) => p.startsWith(PROG_PREFIX))) rt.attached.set(l.name, l.ifindex);
     }
     // Owners are unknown, so new ids go above every id in use: the first sync then moves each
     // service to a fresh id in the safe order (backends, frontends, deletions).
@@ -283,14 +347,140 @@ class BpfDataplaneImpl implements BpfDataplane {
   }
 
   private nodeConfig(ctx: DataplaneContext, rt: NodeRuntime): NodeConfig {
+    const s = ctx.settings;
+    const [psnatLo, psnatHi] = s.bpfPSNATPorts.split('-').map(Number);
     return {
       nodeIp: rt.node.ip,
       vxIfindex: rt.vxIfindex,
-      flags: ctx.settings.bpfExternalServiceMode === 'DSR' ? CFG_FLAG.dsr : 0,
+      flags:
+        (s.bpfExternalServiceMode === 'DSR' ? CFG_FLAG.dsr : 0) |
+        (s.bpfHostNetworkedNATWithoutCTLB === 'Enabled' ? CFG_FLAG.hostNat : 0),
       tcpTimeoutS: CT_TIMEOUTS.tcp,
       udpTimeoutS: CT_TIMEOUTS.udp,
       affinityTimeoutS: CT_TIMEOUTS.affinity,
+      tunnelMtu: rt.tunnelMtu,
+      psnatLo: psnatLo ?? 0,
+      psnatHi: psnatHi ?? psnatLo ?? 0,
+      logLevel: LOG_LEVEL[s.bpfLogLevel],
     };
+  }
+
+  /**
+   * Takes new settings in place where a running dataplane can (see live.ts): the config record,
+   * the opt-out list, the cgroup programs, the interfaces the programs are on, growing maps.
+   * Established flows keep their conntrack entries throughout.
+   */
+  async update(settings: FelixSettings): Promise<UpdateOutcome> {
+    const ctx = this.requireCtx();
+    const plan = planUpdate(ctx.settings, settings);
+    if (plan.reinstall.length > 0) return { applied: false, reasons: plan.reinstall, changes: plan.changes };
+    const before = ctx.settings;
+    this.ctx = { ...ctx, settings };
+    if (plan.grow) await this.grow(before, plan.grow);
+    const pattern = compileIfacePattern(settings.bpfDataIfacePattern);
+    await Promise.all(
+      [...this.nodes.values()].map(async (rt) => {
+        // Opt-outs before the flag that makes them matter, as at install.
+        if (plan.dsrOptout) await this.syncDsrOptout(rt);
+        if (plan.config) await writeConfig(rt.node, rt.pins, this.nodeConfig(this.requireCtx(), rt));
+        if (plan.ctlb === 'attach' && !rt.ctlb) {
+          rt.ctlb = true;
+          await attachCtlb(rt.node, rt.pins);
+        } else if (plan.ctlb === 'detach' && rt.ctlb) {
+          await detachCtlb(rt.node, rt.pins);
+          rt.ctlb = false;
+        }
+        if (plan.pattern) await this.syncDataIfaces(rt, await listLinks(rt.node), pattern);
+      }),
+    );
+    for (const e of this.dsrOptoutErrors()) ctx.log(`bpf: ${e}`);
+    return { applied: true, reasons: [], changes: plan.changes };
+  }
+
+  /**
+   * Puts the data interface programs exactly on the interfaces that match the pattern: on the
+   * ones that match and lack them, off the ones that no longer match. Returns the interfaces it
+   * could not attach to.
+   */
+  private async syncDataIfaces(rt: NodeRuntime, links: readonly Link[], pattern: RegExp): Promise<string[]> {
+    const present = new Set(links.map((l) => l.name));
+    const stale = [...rt.attached.keys()].filter(
+      (name) => present.has(name) && isDataCandidate(name) && !isDataIface(name, pattern),
+    );
+    if (stale.length > 0) await detachTc(rt.node, stale);
+    for (const name of stale) rt.attached.delete(name);
+    const list = dataAttachments(rt.pins, links, pattern).filter(
+      (a) => rt.attached.get(a.iface) !== links.find((l) => l.name === a.iface)?.ifindex,
+    );
+    const failed = new Set(await attachTc(rt.node, list));
+    for (const a of list) {
+      if (!failed.has(a.iface)) rt.attached.set(a.iface, links.find((l) => l.name === a.iface)?.ifindex ?? 0);
+    }
+    return [...failed];
+  }
+
+  /**
+   * Grows maps in place: a new object with the new sizes is loaded next to the running one,
+   * reusing every map whose size stays; the entries of the maps that grow are copied over; then
+   * each hook is switched to the new program (tc filter replace and a cgroup attach replace the
+   * old program atomically) and the new pins take the old ones' place. A flow that creates a
+   * conntrack entry between the copy and the switch re-creates it on its next packet.
+   */
+  private async grow(before: FelixSettings, sizes: BpfMapSizes): Promise<void> {
+    const build = await buildBpf({
+      sizes,
+      ...(this.opts.sourceDir ? { sourceDir: this.opts.sourceDir } : {}),
+      ...(this.opts.buildDir ? { outDir: this.opts.buildDir } : {}),
+    });
+    const object = build.objects.dpc;
+    if (!object) throw new Error(`bpf build produced no dpc.o in ${build.dir}`);
+    const old = mapSizesFrom(before);
+    const resized = (Object.keys(SIZED_MAPS) as (keyof BpfMapSizes)[])
+      .filter((k) => sizes[k] !== old[k])
+      .map((k) => SIZED_MAPS[k]);
+    await Promise.all([...this.nodes.values()].map((rt) => this.growNode(rt, object, resized)));
+  }
+
+  private async growNode(rt: NodeRuntime, object: string, resized: readonly string[]): Promise<void> {
+    const node = rt.node;
+    const next = nodePins(`${rt.pins.root}/next`);
+    await node.fs.remove(next.root);
+    await node.fs.mkdir(next.progDir);
+    await node.fs.mkdir(next.mapDir);
+    const reuse = Object.values(MAP)
+      .filter((m) => !resized.includes(m))
+      .map((m) => ({ name: m, pin: mapPin(rt.pins, m) }));
+    try {
+      await loadAll(node, object, next.progDir, next.mapDir, {}, reuse);
+      for (const m of resized) {
+        const ops: BatchOp[] = (await dumpMap(node, mapPin(rt.pins, m))).map((e) => ({
+          op: 'update',
+          pin: mapPin(next, m),
+          key: e.key,
+          value: e.value,
+        }));
+        await runBatch(node, ops);
+      }
+      // Interfaces that went since the last sync (a pod, a veth) have nothing to move.
+      const present = new Set((await listLinks(node)).map((l) => l.name));
+      for (const name of [...rt.attached.keys()]) if (!present.has(name)) rt.attached.delete(name);
+      const list: TcAttachment[] = [...rt.attached.keys()].map((iface) => attachmentFor(next, iface));
+      const failed = await attachTc(node, list);
+      const still = new Set((await listLinks(node)).map((l) => l.name));
+      const stuck = failed.filter((f) => still.has(f));
+      if (stuck.length > 0)
+        throw new Error(`could not move ${stuck.join(', ')} in ${node.where} to the grown maps`);
+      for (const f of failed) rt.attached.delete(f);
+      if (rt.ctlb) await attachCtlb(node, next);
+    } catch (err) {
+      await node.fs.remove(next.root).catch(() => {});
+      throw err;
+    }
+    await node.fs.remove(rt.pins.progDir);
+    await node.fs.remove(rt.pins.mapDir);
+    await node.exec(['mv', next.progDir, rt.pins.progDir]);
+    await node.exec(['mv', next.mapDir, rt.pins.mapDir]);
+    await node.fs.rmdir(next.root);
   }
 
   /** Why some of `bpfDSROptoutCIDRs` could not be programmed (the same on every node). */
@@ -347,6 +537,57 @@ class BpfDataplaneImpl implements BpfDataplane {
     return plan.errors;
   }
 
+  /**
+   * Brings a node's host endpoint maps to the compiled policy, for the data interfaces it has
+   * now; returns what could not be programmed.
+   */
+  private async syncHostPolicy(
+    rt: NodeRuntime,
+    model: ClusterModel,
+    links: readonly { name: string; ifindex: number }[],
+    pattern: RegExp,
+  ): Promise<string[]> {
+    const compiled = compileHostPolicy(hostPolicyInputsFromModel(model));
+    const data = new Map(
+      links
+        .filter((l) => isDataCandidate(l.name) && isDataIface(l.name, pattern))
+        .map((l) => [l.name, l.ifindex]),
+    );
+    const plan = planHostPolicy(compiled.endpoints, rt.node.name, data);
+    const pins = {
+      endpoints: mapPin(rt.pins, HEP_MAP.endpoints),
+      rules: mapPin(rt.pins, HEP_MAP.rules),
+      nets: mapPin(rt.pins, HEP_MAP.nets),
+    };
+    const ops = orderHostPolicyOps(
+      diffMap(pins.endpoints, rt.hostPolicy.endpoints, plan.endpoints),
+      diffMap(pins.rules, rt.hostPolicy.rules, plan.rules),
+      diffMap(pins.nets, rt.hostPolicy.nets, plan.nets),
+    );
+    const errors = [...compiled.errors, ...plan.errors];
+    if (ops.length === 0) return errors;
+    if (!(await rt.node.fs.exists(pins.endpoints)))
+      throw new Error(
+        `bpf dataplane: ${pins.endpoints} is missing; the installed object predates host endpoint policy`,
+      );
+    try {
+      await runBatch(rt.node, ops);
+    } catch (err) {
+      rt.hostPolicy = {
+        endpoints: await shadowFromMap(rt.node, pins.endpoints),
+        rules: await shadowFromMap(rt.node, pins.rules),
+        nets: await shadowFromMap(rt.node, pins.nets),
+      };
+      throw err;
+    }
+    rt.hostPolicy = {
+      endpoints: shadowOf(plan.endpoints),
+      rules: shadowOf(plan.rules),
+      nets: shadowOf(plan.nets),
+    };
+    return errors;
+  }
+
   private limits(): PlanLimits {
     const s = this.requireCtx().settings;
     return {
@@ -367,11 +608,15 @@ class BpfDataplaneImpl implements BpfDataplane {
     return rt;
   }
 
-  async sync(model: ClusterModel): Promise<SyncReport> {
+  async sync(written: ClusterModel): Promise<SyncReport> {
     const started = performance.now();
     const ctx = this.requireCtx();
+    // bpfKubeProxyEndpointSlicesEnabled false: endpoints as the v1 Endpoints objects carry them.
+    const model = ctx.settings.bpfKubeProxyEndpointSlicesEnabled
+      ? written
+      : { ...written, endpoints: written.legacyEndpoints ?? written.endpoints };
     const limits = this.limits();
-    const pattern = new RegExp(ctx.settings.bpfDataIfacePattern);
+    const pattern = compileIfacePattern(ctx.settings.bpfDataIfacePattern);
     const compiled = compilePolicy(policyInputsFromModel(model));
     const perNode = await Promise.all(
       [...this.nodes.values()].map((rt) => this.syncNode(model, compiled, rt, limits, pattern)),
@@ -429,27 +674,19 @@ class BpfDataplaneImpl implements BpfDataplane {
     rt.services = plan.services;
     await this.syncDsrOptout(rt);
     const policyErrors = await this.syncPolicy(rt, compiled, ifindexes);
+    policyErrors.push(...(await this.syncHostPolicy(rt, model, links, pattern)));
     await syncLocalRoutes(node, plan.localCidrs);
 
     // Programs go on new interfaces only after the routes and policy they check are in the maps.
     const list: TcAttachment[] = [];
     for (const l of links) {
       if (rt.attached.get(l.name) === l.ifindex) continue;
-      if (isWorkloadIface(l.name)) {
-        list.push({
-          iface: l.name,
-          ingress: progPin(rt.pins, PROG.workloadIngress),
-          egress: progPin(rt.pins, PROG.workloadEgress),
-        });
-      } else if (isDataIface(l.name, pattern)) {
-        list.push({
-          iface: l.name,
-          ingress: progPin(rt.pins, PROG.hostIngress),
-          egress: progPin(rt.pins, PROG.hostEgress),
-        });
-      }
+      if (isWorkloadIface(l.name)) list.push(attachmentFor(rt.pins, l.name));
     }
-    const failed = new Set(await attachTc(node, list));
+    const failed = new Set([
+      ...(await attachTc(node, list)),
+      ...(await this.syncDataIfaces(rt, links, pattern)),
+    ]);
     for (const a of list) if (!failed.has(a.iface)) rt.attached.set(a.iface, ifindexes.get(a.iface) ?? 0);
     const stillThere =
       failed.size > 0 ? new Set((await listLinks(node)).map((l) => l.name)) : new Set<string>();
@@ -459,6 +696,7 @@ class BpfDataplaneImpl implements BpfDataplane {
       if (stillThere.has(f)) errors.push(`interface ${f} on node ${node.name}: could not attach tc programs`);
     }
     for (const name of [...rt.attached.keys()]) if (!ifindexes.has(name)) rt.attached.delete(name);
+    await reclaimCounters(node, rt.pins, new Set(links.map((l) => l.ifindex)));
     const fill: [string, number, number][] = [
       [MAP.natFrontend, plan.frontends.size, limits.natFrontend],
       [MAP.natBackend, plan.backends.size, limits.natBackend],
@@ -493,6 +731,7 @@ class BpfDataplaneImpl implements BpfDataplane {
           if (rt.ctlb) await step(`${node.name} cgroup detach`, () => detachCtlb(node, rt.pins));
           await step(`${node.name} tc`, () => detachTc(node, [...rt.attached.keys()]));
           await step(`${node.name} vx`, () => removeVxlan(node));
+          await step(`${node.name} lo`, () => writeSysctl(node, LO_ACCEPT_LOCAL, '0'));
           await step(`${node.name} local routes`, () => syncLocalRoutes(node, []));
         }
         // Every node's pins, also of nodes whose install never got as far as a runtime.
@@ -536,6 +775,11 @@ class BpfDataplaneImpl implements BpfDataplane {
     return readRoutes(rt.node, rt.pins);
   }
 
+  affinity(nodeName: string) {
+    const rt = this.node(nodeName);
+    return readAffinity(rt.node, rt.pins);
+  }
+
   config(nodeName: string) {
     const rt = this.node(nodeName);
     return readConfig(rt.node, rt.pins);
@@ -558,6 +802,51 @@ class BpfDataplaneImpl implements BpfDataplane {
   attachedInterfaces(nodeName: string): string[] {
     return [...this.node(nodeName).attached.keys()].sort();
   }
+
+  log(nodeName: string, since?: bigint) {
+    const rt = this.node(nodeName);
+    return readLog(rt.node, rt.pins, since);
+  }
+}
+
+/** Interfaces the data interface pattern decides about: not ours, not lo, not a workload's. */
+function isDataCandidate(name: string): boolean {
+  return name !== VXLAN_DEVICE && name !== LOOPBACK && !isWorkloadIface(name);
+}
+
+/** The programs one of our interfaces carries, from the pins given. */
+function attachmentFor(pins: NodePins, iface: string): TcAttachment {
+  if (iface === VXLAN_DEVICE) return { iface, ingress: progPin(pins, PROG.vxlanIngress) };
+  if (iface === LOOPBACK) return { iface, ingress: progPin(pins, PROG.loopbackIngress) };
+  if (isWorkloadIface(iface))
+    return {
+      iface,
+      ingress: progPin(pins, PROG.workloadIngress),
+      egress: progPin(pins, PROG.workloadEgress),
+    };
+  return { iface, ingress: progPin(pins, PROG.hostIngress), egress: progPin(pins, PROG.hostEgress) };
+}
+
+/** The data interfaces among `links`, with their programs. */
+function dataAttachments(pins: NodePins, links: readonly Link[], pattern: RegExp): TcAttachment[] {
+  return links
+    .filter((l) => isDataCandidate(l.name) && isDataIface(l.name, pattern))
+    .map((l) => attachmentFor(pins, l.name));
+}
+
+/**
+ * Deletes the counters of interfaces that are gone. The map has room for a fixed number of
+ * (interface, hook, reason) entries and never evicts: without this, every pod a long-lived node
+ * ever ran would keep its entries until the map filled and counting stopped.
+ */
+async function reclaimCounters(node: NodePlace, pins: NodePins, live: ReadonlySet<number>): Promise<void> {
+  const pin = mapPin(pins, MAP.counters);
+  const gone: BatchOp[] = (await dumpMap(node, pin))
+    .filter((e) => !live.has(decodeCounterKey(e.key).ifindex))
+    .map((e) => ({ op: 'delete', pin, key: e.key }));
+  if (gone.length === 0) return;
+  // A packet still in flight on a vanished interface can race a delete: the next sync gets it.
+  await runBatch(node, gone).catch(() => undefined);
 }
 
 /** The eBPF dataplane (mode `bpf`). */

@@ -3,40 +3,58 @@
  * Change this file and the header together.
  */
 
-/** Names of the maps every node gets (pinned under `<bpffsDir>/<node>/maps/`). */
+/**
+ * Names of the maps every node gets (pinned under `<bpffsDir>/<node>/maps/`): Calico's where
+ * Calico has the same map, so that the guide's `bpftool map dump name cali_v4_nat_fe` works.
+ */
 export const MAP = {
-  natFrontend: 'dpc_nat_fe',
-  natBackend: 'dpc_nat_be',
-  natAffinity: 'dpc_nat_aff',
-  conntrack: 'dpc_ct',
-  routes: 'dpc_routes',
-  counters: 'dpc_counters',
-  config: 'dpc_cfg',
-  ctlbReverse: 'dpc_ctlb_rev',
-  dsrOptout: 'dpc_dsr_optout',
-  policyEndpoints: 'dpc_pol_ep',
-  policyRules: 'dpc_pol_rules',
-  policyConntrack: 'dpc_pol_ct',
+  natFrontend: 'cali_v4_nat_fe',
+  natBackend: 'cali_v4_nat_be',
+  natAffinity: 'cali_v4_nat_aff',
+  conntrack: 'cali_v4_ct',
+  routes: 'cali_v4_routes',
+  counters: 'cali_counters',
+  config: 'cali_cfg',
+  ctlbReverse: 'cali_v4_srmsg',
+  dsrOptout: 'cali_v4_dsr_opt',
+  policyEndpoints: 'cali_v4_pol_ep',
+  policyRules: 'cali_v4_pol_rul',
+  policyConntrack: 'cali_v4_pol_ct',
+  fragments: 'cali_v4_frags',
+  log: 'cali_log',
+  logSeq: 'cali_log_seq',
+  // Host endpoint policy (bpf/lib/host-policy.h): stages, their rules, CIDR sets, scratch.
+  hostEndpoints: 'cali_v4_hep',
+  hostRules: 'cali_v4_hep_rul',
+  hostNets: 'cali_v4_hep_net',
+  hostScratch: 'cali_v4_hep_scr',
 } as const;
 
 /** One of the dataplane's map names. */
 export type MapName = (typeof MAP)[keyof typeof MAP];
 
 /** Maps only test builds (`-DDPC_TEST`) have: the faked received tunnel key and the last send. */
-export const TEST_MAP = { tunnelIn: 'dpc_test_tun', sent: 'dpc_test_tx' } as const;
+export const TEST_MAP = { tunnelIn: 'cali_test_tun', sent: 'cali_test_tx' } as const;
 
-/** Program names, as pinned under `<bpffsDir>/<node>/progs/`. */
+/**
+ * Program names, as pinned under `<bpffsDir>/<node>/progs/`. Each carries "calico" so that the
+ * guide's `bpftool prog list | grep calico` finds it, and fits the kernel's 15 characters.
+ */
 export const PROG = {
-  workloadIngress: 'dpc_wl_in',
-  workloadEgress: 'dpc_wl_eg',
-  hostIngress: 'dpc_host_in',
-  hostEgress: 'dpc_host_eg',
-  vxlanIngress: 'dpc_vx_in',
-  connect4: 'dpc_connect4',
-  sendmsg4: 'dpc_sendmsg4',
-  recvmsg4: 'dpc_recvmsg4',
-  getpeername4: 'dpc_getpeer4',
+  workloadIngress: 'calico_from_wl',
+  workloadEgress: 'calico_to_wl',
+  hostIngress: 'calico_from_hep',
+  hostEgress: 'calico_to_hep',
+  vxlanIngress: 'calico_vxlan_in',
+  loopbackIngress: 'calico_from_lo',
+  connect4: 'calico_connect4',
+  sendmsg4: 'calico_sendmsg4',
+  recvmsg4: 'calico_recvmsg4',
+  getpeername4: 'calico_getpeer4',
 } as const;
+
+/** The prefix every program of this dataplane's name starts with (to tell ours on an interface). */
+export const PROG_PREFIX = 'calico_';
 
 /** Capacity of the maps whose size no FelixConfiguration field sets. */
 export const FIXED_MAP_SIZE = {
@@ -46,6 +64,13 @@ export const FIXED_MAP_SIZE = {
   policyEndpoints: 4096,
   policyRules: 65536,
   policyConntrack: 65536,
+  fragments: 8192,
+  log: 1024,
+  logSeq: 1,
+  hostEndpoints: 256,
+  hostRules: 16384,
+  hostNets: 16384,
+  hostScratch: 1,
 } as const;
 
 /**
@@ -70,20 +95,40 @@ export const VNI_RETURN = 0xffffff;
 export const VXLAN_DEVICE = 'vx';
 export const VXLAN_PORT = 4789;
 
+/** What the tunnel adds to a packet: outer IPv4, UDP, VXLAN and the inner Ethernet header. */
+export const VXLAN_OVERHEAD = 50;
+
 /** Frontend flags. */
 export const FE_FLAG = { local: 0x1, affinity: 0x2 } as const;
 
 /** Conntrack entry types and flags. */
 export const CT_TYPE = { fwd: 1, rev: 2 } as const;
-export const CT_FLAG = { tunnelOut: 0x1, fromTunnel: 0x2 } as const;
+export const CT_FLAG = { tunnelOut: 0x1, fromTunnel: 0x2, snat: 0x4, toHost: 0x8 } as const;
 
 /** Route types of the routes map. */
 export const ROUTE_TYPE = { localWorkload: 1, remoteWorkload: 2, localHost: 3, remoteHost: 4 } as const;
 /** One of the route types' names. */
 export type RouteTypeName = keyof typeof ROUTE_TYPE;
 
-/** Config flags. `dsr`: replies skip the return tunnel, except to clients in `dpc_dsr_optout`. */
-export const CFG_FLAG = { dsr: 0x1 } as const;
+/**
+ * Config flags. `dsr`: replies skip the return tunnel, except to clients in `cali_v4_dsr_opt`;
+ * `hostNat`: the lo hook NATs host processes' packets to Services (bpfHostNetworkedNATWithoutCTLB).
+ */
+export const CFG_FLAG = { dsr: 0x1, hostNat: 0x2 } as const;
+
+/** bpfLogLevel as the programs read it. */
+export const LOG_LEVEL = { Off: 0, Info: 1, Debug: 2 } as const;
+
+/** What a log record says happened, by its code in the C source. */
+export const LOG_EVENTS: Readonly<Record<number, string>> = {
+  1: 'packet',
+  2: 'new flow',
+  3: 'drop',
+  4: 'ICMP error sent',
+};
+
+/** The mark a program puts on a reply it hands to the node's own stack through lo. */
+export const MARK_TO_HOST = 0x0dc10000;
 
 /** Hooks a counter is kept for. */
 export const HOOK = { ingress: 0, egress: 1 } as const;
@@ -106,10 +151,35 @@ export const REASONS = [
   'dropped: no backend',
   'dropped: NAT failed',
   'conntrack re-created',
+  'fragmentation needed sent',
+  'dropped: too big for tunnel',
+  'dropped: IP fragment',
+  'dropped: TTL expired',
+  'dropped: no free SNAT port',
+  'ICMP errors translated',
+  'source NATed',
 ] as const;
+
+/**
+ * The reasons that are errors of the dataplane itself rather than decisions (policy, no
+ * endpoint, a packet too big): what `dpconform bpf stats` adds up as errors, in the manner of
+ * `calico-bpf stats`.
+ */
+export const ERROR_REASONS: readonly Reason[] = [
+  'failed to create conntrack',
+  'dropped: tunnel error',
+  'dropped: NAT failed',
+  'dropped: no free SNAT port',
+];
 
 /** Counted when a TCP packet of a live connection finds no conntrack entry and one is re-created. */
 export const REASON_CT_RECREATED: Reason = 'conntrack re-created';
+
+/** Counted when externalTrafficPolicy Local traffic reaches a node with no endpoint of the Service. */
+export const REASON_NO_LOCAL_EP: Reason = 'dropped: no local endpoint';
+
+/** Counted for the first packet of every flow the dataplane balances to a backend. */
+export const REASON_NEW_CONN: Reason = 'new connections';
 
 /** One of the counter reasons. */
 export type Reason = (typeof REASONS)[number];
@@ -117,18 +187,18 @@ export type Reason = (typeof REASONS)[number];
 /** Byte sizes of keys and values, as `_Static_assert`ed in the header. */
 export const SIZE = {
   feKey: 8,
-  feVal: 8,
+  feVal: 12,
   beKey: 8,
   beVal: 12,
   affKey: 8,
   affVal: 16,
   ctKey: 16,
-  ctVal: 32,
+  ctVal: 40,
   routeKey: 8,
   routeVal: 16,
   counterKey: 8,
   counterVal: 8,
-  cfg: 24,
+  cfg: 40,
   ctlbKey: 16,
   ctlbVal: 8,
   dsrOptoutKey: 8,
@@ -140,4 +210,7 @@ export const SIZE = {
   policyVal: 8 + 8 * 16,
   policyCtKey: 20,
   policyCtVal: 8,
+  fragKey: 12,
+  fragVal: 4,
+  logRec: 48,
 } as const;

@@ -4,12 +4,16 @@
  */
 import { join } from 'node:path';
 import type { Place, PlaceRunOptions } from '../../node/place.ts';
-import { dumpMap, lookupMap, type MapInfo, mapInfo, runBatch } from './bpftool.ts';
+import { dumpMap, dumpPercpuMap, lookupMap, type MapInfo, mapInfo, runBatch } from './bpftool.ts';
 import {
+  type AffinityKey,
+  type AffinityValue,
   type BackendKey,
   type BackendValue,
   type CtKey,
   type CtValue,
+  decodeAffinityKey,
+  decodeAffinityValue,
   decodeBackendKey,
   decodeBackendValue,
   decodeConfig,
@@ -20,12 +24,14 @@ import {
   decodeDsrOptoutKey,
   decodeFrontendKey,
   decodeFrontendValue,
+  decodeLogRecord,
   decodeRouteKey,
   decodeRouteValue,
   encodeConfig,
   encodeU32,
   type FrontendKey,
   type FrontendValue,
+  type LogRecord,
   type NodeConfig,
   type RouteKey,
   type RouteValue,
@@ -100,6 +106,15 @@ export function readConntrack(
   return dumpDecoded(place, pins, MAP.conntrack, decodeCtKey, decodeCtValue, opts);
 }
 
+/** The ClientIP affinity entries of a node (live and expired). */
+export function readAffinity(
+  place: Place,
+  pins: NodePins,
+  opts?: PlaceRunOptions,
+): Promise<Entry<AffinityKey, AffinityValue>[]> {
+  return dumpDecoded(place, pins, MAP.natAffinity, decodeAffinityKey, decodeAffinityValue, opts);
+}
+
 /** The routes of a node. */
 export function readRoutes(
   place: Place,
@@ -109,7 +124,7 @@ export function readRoutes(
   return dumpDecoded(place, pins, MAP.routes, decodeRouteKey, decodeRouteValue, opts);
 }
 
-/** The CIDRs a node's `dpc_dsr_optout` holds (clients that get Tunnel in DSR mode), sorted. */
+/** The CIDRs a node's `cali_v4_dsr_opt` holds (clients that get Tunnel in DSR mode), sorted. */
 export async function readDsrOptout(place: Place, pins: NodePins, opts?: PlaceRunOptions): Promise<string[]> {
   const rows = await dumpMap(place, mapPin(pins, MAP.dsrOptout), opts);
   return rows.map((r) => decodeDsrOptoutKey(r.key)).sort();
@@ -157,6 +172,27 @@ export async function writeConfig(
   );
 }
 
+/**
+ * The programs' log of a node (bpfLogLevel): every CPU's records, oldest first. The ring keeps
+ * the last records of each CPU only; `since` (CLOCK_MONOTONIC ns) drops older ones.
+ */
+export async function readLog(
+  place: Place,
+  pins: NodePins,
+  since = 0n,
+  opts?: PlaceRunOptions,
+): Promise<(LogRecord & { cpu: number })[]> {
+  const rows = await dumpPercpuMap(place, mapPin(pins, MAP.log), opts);
+  const out: (LogRecord & { cpu: number })[] = [];
+  for (const r of rows) {
+    r.values.forEach((v, cpu) => {
+      const rec = decodeLogRecord(v);
+      if (rec.seq !== 0 && rec.ts >= since) out.push({ ...rec, cpu });
+    });
+  }
+  return out.sort((a, b) => (a.ts < b.ts ? -1 : a.ts > b.ts ? 1 : a.cpu - b.cpu));
+}
+
 /** Size and fill of one map. */
 export interface MapUsage {
   name: string;
@@ -176,7 +212,9 @@ export async function readMapUsage(
   for (const name of Object.values(MAP)) {
     const info: MapInfo = await mapInfo(place, mapPin(pins, name), opts);
     const entries =
-      info.type === 'array' ? info.maxEntries : (await dumpMap(place, mapPin(pins, name), opts)).length;
+      info.type === 'array' || info.type === 'percpu_array'
+        ? info.maxEntries
+        : (await dumpMap(place, mapPin(pins, name), opts)).length;
     out.push({ name, maxEntries: info.maxEntries, entries, ratio: entries / info.maxEntries });
   }
   return out;

@@ -13,16 +13,25 @@ export const LOCAL_ROUTE_PROTO = 201;
 export interface Link {
   name: string;
   ifindex: number;
+  mtu: number;
 }
 
 /** The interfaces of a place. */
 export async function listLinks(place: Place): Promise<Link[]> {
-  const rows = await place.execJson<{ ifname: string; ifindex: number }[]>(['ip', '-j', 'link', 'show']);
-  return rows.map((r) => ({ name: r.ifname, ifindex: r.ifindex }));
+  const rows = await place.execJson<{ ifname: string; ifindex: number; mtu: number }[]>([
+    'ip',
+    '-j',
+    'link',
+    'show',
+  ]);
+  return rows.map((r) => ({ name: r.ifname, ifindex: r.ifindex, mtu: r.mtu }));
 }
 
-/** Creates (if missing) and brings up the node's `vx` device; returns its ifindex. */
-export async function ensureVxlan(node: Place): Promise<number> {
+/**
+ * Creates (if missing) and brings up the node's `vx` device with an MTU that leaves room for
+ * the encapsulation on the node's interface (`mtu`); returns its ifindex.
+ */
+export async function ensureVxlan(node: Place, mtu: number): Promise<number> {
   const existing = (await listLinks(node)).find((l) => l.name === VXLAN_DEVICE);
   if (!existing) {
     await node.exec([
@@ -39,10 +48,20 @@ export async function ensureVxlan(node: Place): Promise<number> {
   }
   // The return path's bpf_fib_lookup refuses to route for a device with forwarding off.
   await node.exec(['sysctl', '-qw', `net.ipv4.conf.${VXLAN_DEVICE}.forwarding=1`]);
-  await node.exec(['ip', 'link', 'set', VXLAN_DEVICE, 'up']);
+  await node.exec(['ip', 'link', 'set', VXLAN_DEVICE, 'mtu', String(mtu), 'up']);
   const link = (await listLinks(node)).find((l) => l.name === VXLAN_DEVICE);
   if (!link) throw new Error(`${VXLAN_DEVICE} missing in ${node.where} right after creating it`);
   return link.ifindex;
+}
+
+/** Reads a sysctl of a place (`net.ipv4.conf.lo.accept_local`). */
+export async function readSysctl(place: Place, key: string): Promise<string> {
+  return (await place.exec(['sysctl', '-n', key])).stdout.trim();
+}
+
+/** Sets a sysctl of a place. */
+export async function writeSysctl(place: Place, key: string, value: string): Promise<void> {
+  await place.exec(['sysctl', '-qw', `${key}=${value}`]);
 }
 
 /** Deletes the node's `vx` device if present. */

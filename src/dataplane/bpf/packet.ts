@@ -26,6 +26,28 @@ export interface PacketSpec {
   payload?: Uint8Array | string;
   /** UDP only: send with checksum 0 ("no checksum"). */
   udpZeroChecksum?: boolean;
+  /** Don't Fragment (default true, as Linux sends TCP and path-MTU-probing UDP). */
+  df?: boolean;
+  /** IP options, padded to a multiple of 4 bytes with end-of-options. */
+  ipOptions?: readonly number[];
+}
+
+/** What an ICMP error says and the packet it quotes. */
+export interface ParsedIcmp {
+  type: number;
+  code: number;
+  /** "Fragmentation needed": the next-hop MTU. */
+  mtu: number;
+  checksumOk: boolean;
+  /** The quoted packet: its addresses, ports (first 8 bytes after its header) and header checksum. */
+  quote?: {
+    src: string;
+    dst: string;
+    protoNumber: number;
+    sport: number;
+    dport: number;
+    ipChecksumOk: boolean;
+  };
 }
 
 /** A frame read back. */
@@ -47,6 +69,15 @@ export interface ParsedPacket {
   l4ChecksumOk: boolean;
   tcpFlags?: number;
   payload: Uint8Array;
+  /** IP header length in bytes (more than 20 with options). */
+  ihl: number;
+  df: boolean;
+  moreFragments: boolean;
+  /** Fragment offset in bytes. */
+  fragOffset: number;
+  /** Total length the IP header states. */
+  ipLength: number;
+  icmp?: ParsedIcmp;
 }
 
 const ETH_LEN = 14;
@@ -86,6 +117,37 @@ function pseudoHeaderSum(src: Uint8Array, dst: Uint8Array, protoNumber: number, 
   return onesComplementSum(ph);
 }
 
+function ipHeaderLen(options: readonly number[] | undefined): number {
+  return IP_LEN + Math.ceil((options?.length ?? 0) / 4) * 4;
+}
+
+/** Writes Ethernet and IPv4 headers (checksum included) for `length` bytes after them; returns the IP header length. */
+function writeIpHeader(
+  frame: Uint8Array,
+  h: Pick<PacketSpec, 'srcMac' | 'dstMac' | 'src' | 'dst' | 'ttl' | 'ipId' | 'df' | 'ipOptions'> & {
+    protoNumber: number;
+    length: number;
+  },
+): number {
+  const d = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
+  frame.set(macBytes(h.dstMac ?? '02:00:00:00:00:02'), 0);
+  frame.set(macBytes(h.srcMac ?? '02:00:00:00:00:01'), 6);
+  d.setUint16(12, 0x0800, false);
+  const ip = ETH_LEN;
+  const hl = ipHeaderLen(h.ipOptions);
+  d.setUint8(ip, 0x40 | (hl / 4));
+  d.setUint16(ip + 2, hl + h.length, false);
+  d.setUint16(ip + 4, h.ipId ?? 1, false);
+  d.setUint16(ip + 6, h.df === false ? 0 : 0x4000, false);
+  d.setUint8(ip + 8, h.ttl ?? 64);
+  d.setUint8(ip + 9, h.protoNumber);
+  frame.set(ipv4Bytes(h.src), ip + 12);
+  frame.set(ipv4Bytes(h.dst), ip + 16);
+  frame.set(Uint8Array.from(h.ipOptions ?? []), ip + IP_LEN);
+  d.setUint16(ip + 10, internetChecksum(frame.subarray(ip, ip + hl)), false);
+  return hl;
+}
+
 /** Builds an Ethernet II / IPv4 / TCP-or-UDP frame with correct checksums. */
 export function buildPacket(spec: PacketSpec): Uint8Array {
   const payload =
@@ -94,27 +156,15 @@ export function buildPacket(spec: PacketSpec): Uint8Array {
       : (spec.payload ?? new Uint8Array());
   const l4HeaderLen = spec.proto === 'TCP' ? 20 : 8;
   const l4Len = l4HeaderLen + payload.length;
-  const frame = new Uint8Array(ETH_LEN + IP_LEN + l4Len);
+  const frame = new Uint8Array(ETH_LEN + ipHeaderLen(spec.ipOptions) + l4Len);
   const d = new DataView(frame.buffer);
-  frame.set(macBytes(spec.dstMac ?? '02:00:00:00:00:02'), 0);
-  frame.set(macBytes(spec.srcMac ?? '02:00:00:00:00:01'), 6);
-  d.setUint16(12, 0x0800, false);
-
   const src = ipv4Bytes(spec.src);
   const dst = ipv4Bytes(spec.dst);
   const protoNumber = IPPROTO[spec.proto];
   const ip = ETH_LEN;
-  d.setUint8(ip, 0x45);
-  d.setUint16(ip + 2, IP_LEN + l4Len, false);
-  d.setUint16(ip + 4, spec.ipId ?? 1, false);
-  d.setUint16(ip + 6, 0x4000, false); // DF
-  d.setUint8(ip + 8, spec.ttl ?? 64);
-  d.setUint8(ip + 9, protoNumber);
-  frame.set(src, ip + 12);
-  frame.set(dst, ip + 16);
-  d.setUint16(ip + 10, internetChecksum(frame.subarray(ip, ip + IP_LEN)), false);
+  const ipLen = writeIpHeader(frame, { ...spec, protoNumber, length: l4Len });
 
-  const l4 = ip + IP_LEN;
+  const l4 = ip + ipLen;
   d.setUint16(l4, spec.sport, false);
   d.setUint16(l4 + 2, spec.dport, false);
   if (spec.proto === 'TCP') {
@@ -147,6 +197,7 @@ export function parsePacket(frame: Uint8Array): ParsedPacket {
   const ihl = (d.getUint8(ip) & 0x0f) * 4;
   const totalLen = d.getUint16(ip + 2, false);
   const protoNumber = d.getUint8(ip + 9);
+  const frag = d.getUint16(ip + 6, false);
   const src = frame.subarray(ip + 12, ip + 16);
   const dst = frame.subarray(ip + 16, ip + 20);
   const ipChecksumOk = onesComplementSum(frame.subarray(ip, ip + ihl)) === 0xffff;
@@ -167,8 +218,19 @@ export function parsePacket(frame: Uint8Array): ParsedPacket {
     ipChecksumOk,
     l4ChecksumOk: false,
     payload: new Uint8Array(),
+    ihl,
+    df: (frag & 0x4000) !== 0,
+    moreFragments: (frag & 0x2000) !== 0,
+    fragOffset: (frag & 0x1fff) * 8,
+    ipLength: totalLen,
   };
   if (proto) parsed.proto = proto;
+  if (protoNumber === 1) parsed.icmp = parseIcmp(frame, l4, ip + totalLen);
+  // A later fragment carries no L4 header: its bytes are payload.
+  if (parsed.fragOffset > 0) {
+    parsed.payload = frame.slice(l4, ip + totalLen);
+    return parsed;
+  }
   if (proto === undefined) return parsed;
   parsed.sport = d.getUint16(l4, false);
   parsed.dport = d.getUint16(l4 + 2, false);
@@ -177,7 +239,97 @@ export function parsePacket(frame: Uint8Array): ParsedPacket {
   const headerLen = proto === 'TCP' ? (d.getUint8(l4 + 12) >> 4) * 4 : 8;
   if (proto === 'TCP') parsed.tcpFlags = d.getUint8(l4 + 13);
   parsed.payload = frame.slice(l4 + headerLen, ip + totalLen);
-  const sum = onesComplementSum(l4Bytes, pseudoHeaderSum(src, dst, protoNumber, l4Bytes.length));
-  parsed.l4ChecksumOk = (proto === 'UDP' && parsed.l4Checksum === 0) || sum === 0xffff;
+  if (!parsed.moreFragments) {
+    const sum = onesComplementSum(l4Bytes, pseudoHeaderSum(src, dst, protoNumber, l4Bytes.length));
+    parsed.l4ChecksumOk = (proto === 'UDP' && parsed.l4Checksum === 0) || sum === 0xffff;
+  }
   return parsed;
+}
+
+function parseIcmp(frame: Uint8Array, at: number, end: number): ParsedIcmp {
+  const d = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
+  const out: ParsedIcmp = {
+    type: d.getUint8(at),
+    code: d.getUint8(at + 1),
+    mtu: d.getUint16(at + 6, false),
+    checksumOk: onesComplementSum(frame.subarray(at, end)) === 0xffff,
+  };
+  const q = at + 8;
+  if ([3, 11, 12].includes(out.type) && end - q >= IP_LEN + 8) {
+    const qihl = (d.getUint8(q) & 0x0f) * 4;
+    out.quote = {
+      src: ipv4String(frame, q + 12),
+      dst: ipv4String(frame, q + 16),
+      protoNumber: d.getUint8(q + 9),
+      sport: d.getUint16(q + qihl, false),
+      dport: d.getUint16(q + qihl + 2, false),
+      ipChecksumOk: onesComplementSum(frame.subarray(q, q + qihl)) === 0xffff,
+    };
+  }
+  return out;
+}
+
+/**
+ * Splits a frame into IP fragments of at most `mtu` bytes of IP packet each, as a sender
+ * without DF does: the first keeps the L4 header, every one gets its own header and checksum.
+ */
+export function fragmentPacket(frame: Uint8Array, mtu: number): Uint8Array[] {
+  const d = new DataView(frame.buffer, frame.byteOffset, frame.byteLength);
+  const ihl = (d.getUint8(ETH_LEN) & 0x0f) * 4;
+  const total = d.getUint16(ETH_LEN + 2, false);
+  const data = frame.subarray(ETH_LEN + ihl, ETH_LEN + total);
+  const step = Math.floor((mtu - ihl) / 8) * 8;
+  if (step <= 0) throw new Error(`mtu ${mtu} leaves no room after a ${ihl}-byte header`);
+  const out: Uint8Array[] = [];
+  for (let off = 0; off < data.length; off += step) {
+    const chunk = data.subarray(off, Math.min(off + step, data.length));
+    const f = new Uint8Array(ETH_LEN + ihl + chunk.length);
+    f.set(frame.subarray(0, ETH_LEN + ihl), 0);
+    f.set(chunk, ETH_LEN + ihl);
+    const fd = new DataView(f.buffer);
+    const more = off + step < data.length;
+    fd.setUint16(ETH_LEN + 2, ihl + chunk.length, false);
+    fd.setUint16(ETH_LEN + 6, (more ? 0x2000 : 0) | (off / 8), false);
+    fd.setUint16(ETH_LEN + 10, 0, false);
+    fd.setUint16(ETH_LEN + 10, internetChecksum(f.subarray(ETH_LEN, ETH_LEN + ihl)), false);
+    out.push(f);
+  }
+  return out;
+}
+
+/** What goes into an ICMP error frame. */
+export interface IcmpErrorSpec {
+  src: string;
+  dst: string;
+  type: number;
+  code: number;
+  /** "Fragmentation needed": the next-hop MTU. */
+  mtu?: number;
+  /** The frame whose IP header and first 8 bytes after it are quoted. */
+  about: Uint8Array;
+  ttl?: number;
+}
+
+/** Builds an ICMP error frame quoting another frame, checksums right. */
+export function buildIcmpError(spec: IcmpErrorSpec): Uint8Array {
+  const ad = new DataView(spec.about.buffer, spec.about.byteOffset, spec.about.byteLength);
+  const qihl = (ad.getUint8(ETH_LEN) & 0x0f) * 4;
+  const quote = spec.about.subarray(ETH_LEN, ETH_LEN + qihl + 8);
+  const frame = new Uint8Array(ETH_LEN + IP_LEN + 8 + quote.length);
+  writeIpHeader(frame, {
+    src: spec.src,
+    dst: spec.dst,
+    ttl: spec.ttl ?? 64,
+    protoNumber: 1,
+    length: 8 + quote.length,
+    df: false,
+  });
+  const d = new DataView(frame.buffer);
+  const at = ETH_LEN + IP_LEN;
+  d.setUint8(at, spec.type);
+  d.setUint8(at + 1, spec.code);
+  d.setUint16(at + 6, spec.mtu ?? 0, false);
+  frame.set(quote, at + 8);
+  d.setUint16(at + 2, internetChecksum(frame.subarray(at)), false);
+  return frame;
 }

@@ -225,7 +225,10 @@ export function serviceEntries(
           owner,
         });
       });
-      const set = { id, value: { svcId: id, count: members.length, flags } };
+      const set = {
+        id,
+        value: { svcId: id, count: members.length, flags, affinityS: svc.sessionAffinityTimeoutSeconds ?? 0 },
+      };
       sets.set(variant, set);
       return set;
     };

@@ -150,6 +150,16 @@ export function createIptablesDataplane(opts: IptablesDataplaneOptions = {}): Ip
       await learnBackends(context, false);
     },
 
+    // kube-proxy reads none of the FelixConfiguration fields: every change is taken as it is.
+    async update(settings) {
+      const context = installed();
+      const changes = (Object.keys(settings) as (keyof typeof settings)[])
+        .filter((f) => JSON.stringify(settings[f]) !== JSON.stringify(context.settings[f]))
+        .map((f) => `${f} ${JSON.stringify(context.settings[f])} -> ${JSON.stringify(settings[f])}`);
+      ctx = { ...context, settings };
+      return { applied: true, reasons: [], changes };
+    },
+
     async sync(model): Promise<SyncReport> {
       const context = installed();
       const started = performance.now();

@@ -5,6 +5,7 @@
 import type { Place } from '../../node/place.ts';
 import { detectIptablesBackend } from './backend.ts';
 import { renderCleanup } from './cleanup.ts';
+import { isHostPolicyChain } from './host-policy.ts';
 import { readTables, restoreTables } from './node-tables.ts';
 import { isPolicyChain } from './policy.ts';
 
@@ -13,8 +14,10 @@ export async function removePolicyChains(place: Place): Promise<string[]> {
   const [tables, backend] = await Promise.all([readTables(place), detectIptablesBackend(place)]);
   const filter = tables.get('filter');
   if (!filter) return [];
-  const input = renderCleanup(filter, isPolicyChain);
+  // Host endpoint chains are policy too, and hang off the same firewall chain.
+  const owned = (chain: string) => isPolicyChain(chain) || isHostPolicyChain(chain);
+  const input = renderCleanup(filter, owned);
   if (input === undefined) return [];
   await restoreTables(place, input, { primeCache: backend.kind === 'nf_tables' });
-  return [...filter.chains.keys()].filter(isPolicyChain);
+  return [...filter.chains.keys()].filter(owned);
 }

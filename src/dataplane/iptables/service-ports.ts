@@ -4,12 +4,13 @@
  * written safely into a rule is left out and reported, so one bad object never breaks the
  * restore for every other Service.
  */
-import type {
-  ClusterModel,
-  EndpointPortState,
-  Protocol,
-  ServicePortState,
-  ServiceState,
+import {
+  type ClusterModel,
+  DEFAULT_AFFINITY_TIMEOUT_SECONDS,
+  type EndpointPortState,
+  type Protocol,
+  type ServicePortState,
+  type ServiceState,
 } from '../../k8s/model.ts';
 import {
   endpointChainName,
@@ -17,9 +18,6 @@ import {
   servicePortChains,
   servicePortName,
 } from './chain-names.ts';
-
-/** kube-proxy's default ClientIP affinity timeout (the model carries no timeoutSeconds). */
-export const DEFAULT_AFFINITY_SECONDS = 10_800;
 
 /** One usable backend of a service port. */
 export interface EndpointView {
@@ -186,7 +184,9 @@ function viewPort(
     endpoints: viewEndpoints(index, svc, port, name, nodeName, errors),
   };
   if (nodePort !== undefined) view.nodePort = nodePort;
-  if (svc.sessionAffinity === 'ClientIP') view.affinitySeconds = DEFAULT_AFFINITY_SECONDS;
+  if (svc.sessionAffinity === 'ClientIP') {
+    view.affinitySeconds = svc.sessionAffinityTimeoutSeconds ?? DEFAULT_AFFINITY_TIMEOUT_SECONDS;
+  }
   return view;
 }
 

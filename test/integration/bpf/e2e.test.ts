@@ -283,10 +283,25 @@ describe('eBPF dataplane end to end (Tunnel mode)', () => {
     const r = await http(inCgroup, '10.96.0.10', 80);
     expect(r.ok, JSON.stringify(r)).toBe(true);
     expect(seenFrom(r)).toBe(a.ip);
-    // Outside the cgroup nothing translates, and the service CIDR is local: refused.
+    // Outside the cgroup connect-time balancing does not translate: with
+    // bpfHostNetworkedNATWithoutCTLB (Enabled by default) the lo hook NATs the connection, SNATed
+    // to the node's address and a bpfPSNATPorts port, since its source was the ClusterIP itself.
     const outsideAgent = await lab.agent(a, []);
-    const outside = await http(outsideAgent, '10.96.0.10', 80, '/clientip', 1000);
-    expect(outside.ok).toBe(false);
+    const outside = await http(outsideAgent, '10.96.0.10', 80, '/clientip', 2000);
+    expect(outside.ok, JSON.stringify(outside)).toBe(true);
+    expect(seenFrom(outside)).toBe(a.ip);
+    const port = Number(outside.body?.split(':')[1]);
+    expect(port).toBeGreaterThanOrEqual(20000);
+    expect(port).toBeLessThanOrEqual(29999);
+    // Without it, and without connect-time balancing, nothing translates and the local route refuses.
+    const disabled = { ...ctx.settings, bpfHostNetworkedNATWithoutCTLB: 'Disabled' as const };
+    expect((await dp.update(disabled)).applied).toBe(true);
+    try {
+      const refused = await http(outsideAgent, '10.96.0.10', 80, '/clientip', 1000);
+      expect(refused.ok).toBe(false);
+    } finally {
+      await dp.update(ctx.settings);
+    }
   });
 
   it('E2E-010 maps are sized from FelixConfiguration', async () => {
@@ -337,6 +352,34 @@ describe('eBPF dataplane end to end (Tunnel mode)', () => {
     const r = await http(client, lab.nodes[0]!.ip, 30080);
     expect(r.ok, JSON.stringify(r)).toBe(true);
     expect(seenFrom(r)).toBe(clientIp());
+  });
+
+  it('E2E-016 growing a map is taken in place: a bigger map holding the same conntrack entries, the programs on their hooks, traffic on', async () => {
+    const a = lab.nodes[0]!;
+    const pin = () => mapPin(dp.pins(a.name), MAP.conntrack);
+    // A flow the grown map must carry over.
+    expect((await http(client, a.ip, 30080)).ok).toBe(true);
+    const entries = async () => (await dp.conntrack(a.name)).map((e) => JSON.stringify(e.key)).sort();
+    const before = await entries();
+    const progsBefore = await tcPrograms(a, a.iface, 'ingress');
+    const idBefore = (await mapInfo(a, pin())).id;
+    const grown = { ...ctx.settings, bpfMapSizeConntrack: 8192 };
+    const outcome = await dp.update(grown);
+    try {
+      expect(outcome).toMatchObject({ applied: true });
+      const info = await mapInfo(a, pin());
+      expect(info.maxEntries).toBe(8192);
+      expect(info.id).not.toBe(idBefore);
+      // Every entry the old map held is in the new one (new flows may have added more).
+      expect(await entries()).toEqual(expect.arrayContaining(before));
+      expect(await tcPrograms(a, a.iface, 'ingress')).toEqual(progsBefore);
+      const r = await http(client, a.ip, 30080);
+      expect(r.ok, JSON.stringify(r)).toBe(true);
+      // A map that would shrink is not taken in place.
+      expect((await dp.update({ ...grown, bpfMapSizeConntrack: 4096 })).applied).toBe(false);
+    } finally {
+      ctx = { ...ctx, settings: grown };
+    }
   });
 
   it('E2E-012 uninstall leaves no program attached, no pin, no map, no vx, no local route', async () => {

@@ -132,7 +132,7 @@ export interface Sent {
 export async function takeSent(loaded: LoadedNode): Promise<Sent> {
   const pin = mapPin(loaded.pins, TEST_MAP.sent);
   const v = await lookupMap(loaded.node, pin, encodeU32(0));
-  if (!v) throw new Error(`no dpc_test_tx entry in ${loaded.node.where}`);
+  if (!v) throw new Error(`no cali_test_tx entry in ${loaded.node.where}`);
   const d = new DataView(v.buffer, v.byteOffset, v.byteLength);
   await runBatch(loaded.node, [{ op: 'update', pin, key: encodeU32(0), value: new Uint8Array(16) }]);
   return {

@@ -99,12 +99,12 @@ describe('encodings match the C structs (via BTF)', () => {
     await put(
       MAP.natFrontend,
       encodeFrontendKey({ addr: '10.96.1.2', port: 8443, proto: 'UDP' }),
-      encodeFrontendValue({ svcId: 70001, count: 513, flags: 3 }),
+      encodeFrontendValue({ svcId: 70001, count: 513, flags: 3, affinityS: 86400 }),
     );
     expect(await formatted(MAP.natFrontend)).toEqual([
       {
         key: { addr: be32('10.96.1.2'), port: be16(8443), proto: 17, pad: 0 },
-        value: { svc_id: 70001, count: 513, flags: 3 },
+        value: { svc_id: 70001, count: 513, flags: 3, affinity_s: 86400 },
       },
     ]);
     await put(
@@ -133,6 +133,8 @@ describe('encodings match the C structs (via BTF)', () => {
         tunIp: '8.8.8.8',
         ordinal: 77,
         svcId: 4242,
+        snatIp: '7.7.7.7',
+        snatPort: 20005,
       }),
     );
     const [ct] = await formatted(MAP.conntrack);
@@ -147,6 +149,8 @@ describe('encodings match the C structs (via BTF)', () => {
         tun_ip: be32('8.8.8.8'),
         ordinal: 77,
         svc_id: 4242,
+        snat_ip: be32('7.7.7.7'),
+        snat_port: be16(20005),
       },
     });
     await put(
@@ -180,6 +184,10 @@ describe('encodings match the C structs (via BTF)', () => {
         tcpTimeoutS: 2,
         udpTimeoutS: 3,
         affinityTimeoutS: 4,
+        tunnelMtu: 1450,
+        psnatLo: 21000,
+        psnatHi: 21009,
+        logLevel: 1,
       }),
     );
     expect((await formatted(MAP.config))[0]?.value).toEqual({
@@ -189,6 +197,11 @@ describe('encodings match the C structs (via BTF)', () => {
       tcp_timeout_s: 2,
       udp_timeout_s: 3,
       affinity_timeout_s: 4,
+      tunnel_mtu: 1450,
+      psnat_lo: 21000,
+      psnat_hi: 21009,
+      log_level: 1,
+      pad: 0,
     });
   });
 });

@@ -119,7 +119,7 @@ describe('control plane at scale', () => {
       // Two services refused, on each of the two nodes.
       expect(r.errors).toHaveLength(4);
       expect(r.errors[0]).toMatch(
-        /^scale\/svc-00008: does not fit in dpc_nat_fe on node .* \(8 entries max\)/,
+        /^scale\/svc-00008: does not fit in cali_v4_nat_fe on node .* \(8 entries max\)/,
       );
       const n0 = lab.nodes[0]!.name;
       const fe = await dp.frontends(n0);
@@ -135,10 +135,10 @@ describe('control plane at scale', () => {
       }
       expect(fe.some((f) => f.key.addr === '10.96.0.8' || f.key.addr === '10.96.0.9')).toBe(false);
       // Map usage above 80 % is reported, per node and map.
-      expect(logged.filter((l) => /^bpf: dpc_nat_fe on node .* is 100% full \(8\/8\)$/.test(l))).toHaveLength(
-        2,
-      );
-      expect(logged.some((l) => l.includes('dpc_nat_be') && l.includes('% full'))).toBe(false);
+      expect(
+        logged.filter((l) => /^bpf: cali_v4_nat_fe on node .* is 100% full \(8\/8\)$/.test(l)),
+      ).toHaveLength(2);
+      expect(logged.some((l) => l.includes('cali_v4_nat_be') && l.includes('% full'))).toBe(false);
 
       // A newcomer that sorts first never pushes out a programmed service.
       const newcomer = bigModel(11);
@@ -147,7 +147,7 @@ describe('control plane at scale', () => {
       newcomer.endpoints.at(-1)!.serviceName = 'aaa-new';
       const before = dp.programmedServices(n0);
       const r2 = await dp.sync(newcomer);
-      expect(r2.errors.some((e) => e.startsWith('scale/aaa-new: does not fit in dpc_nat_fe'))).toBe(true);
+      expect(r2.errors.some((e) => e.startsWith('scale/aaa-new: does not fit in cali_v4_nat_fe'))).toBe(true);
       expect(dp.programmedServices(n0)).toEqual(before);
     });
   });
@@ -157,8 +157,10 @@ describe('control plane at scale', () => {
       const r = await dp.sync(bigModel(3));
       expect(r.services).toBe(2);
       expect(r.errors).toEqual([
-        expect.stringMatching(/^scale\/svc-00002: does not fit in dpc_nat_be on node .* \(5 entries max\)/),
-        expect.stringMatching(/^scale\/svc-00002: does not fit in dpc_nat_be on node/),
+        expect.stringMatching(
+          /^scale\/svc-00002: does not fit in cali_v4_nat_be on node .* \(5 entries max\)/,
+        ),
+        expect.stringMatching(/^scale\/svc-00002: does not fit in cali_v4_nat_be on node/),
       ]);
     });
   });

@@ -79,15 +79,15 @@ describe('node metrics endpoint', () => {
       expect(fe).toBeGreaterThan(0);
       const s = (await c.metrics(n.name)).samples;
       expect(sumOf(s, 'calico_bpf_nat_frontend_entries'), `frontends on ${n.name}`).toBe(fe);
-      expect(sumOf(s, 'calico_bpf_map_entries', { map: 'dpc_nat_fe' })).toBe(fe);
+      expect(sumOf(s, 'calico_bpf_map_entries', { map: 'cali_v4_nat_fe' })).toBe(fe);
     }
   });
 
   it('reports conntrack entries and each map capacity from the FelixConfiguration sizes', async () => {
     const s = (await c.metrics(node.name)).samples;
     expect(sumOf(s, 'calico_bpf_connections_total')).toBeGreaterThan(0);
-    expect(sumOf(s, 'calico_bpf_map_max_entries', { map: 'dpc_ct' })).toBe(settings.bpfMapSizeConntrack);
-    expect(sumOf(s, 'calico_bpf_map_max_entries', { map: 'dpc_nat_fe' })).toBe(
+    expect(sumOf(s, 'calico_bpf_map_max_entries', { map: 'cali_v4_ct' })).toBe(settings.bpfMapSizeConntrack);
+    expect(sumOf(s, 'calico_bpf_map_max_entries', { map: 'cali_v4_nat_fe' })).toBe(
       settings.bpfMapSizeNATFrontend,
     );
   });
@@ -119,7 +119,7 @@ describe('bpf inspection commands', () => {
   it('bpf maps and conntrack stats read every map of every node', async () => {
     const maps = JSON.parse((await cli(bpf, ['maps', '--json'])).out) as MapLine[];
     expect(new Set(maps.map((m) => m.node))).toEqual(new Set(c.topology().nodes.map((n) => n.name)));
-    expect(maps.find((m) => m.node === node.name && m.map === 'dpc_ct')?.max).toBe(
+    expect(maps.find((m) => m.node === node.name && m.map === 'cali_v4_ct')?.max).toBe(
       settings.bpfMapSizeConntrack,
     );
     expect(maps.some((m) => m.flagged)).toBe(false);

@@ -25,7 +25,7 @@ describe('probeEnvironment on this machine', () => {
     const bpftool = await haveCommand('bpftool');
     for (const name of [
       'tc clsact + sched_cls programs',
-      'helper bpf_skb_set_tunnel_key (sched_cls)',
+      'tunnel key set and read back at the dataplane’s size (bpf_skb_set/get_tunnel_key)',
       'LRU hash maps',
       'LPM trie maps',
       'cgroup sock_addr programs',

@@ -9,8 +9,9 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { mergeRuns } from '../../../src/report/merge.ts';
 import type { Run } from '../../../src/report/model.ts';
-import { writeReport } from '../../../src/report/write.ts';
+import { writeQualification, writeReport } from '../../../src/report/write.ts';
 import { conformantRun, sampleRun } from '../../unit/report/sample-run.ts';
 
 const ARTIFACTS = new URL('../../../reports/test-artifacts/report-html/', import.meta.url).pathname;
@@ -152,5 +153,32 @@ describe('report.html in Chromium', () => {
       await page.close();
     }
     expect(pageErrors).toEqual([]);
+  });
+
+  test('a qualification page: runs grouped over their passes, one verdict, rows of every run', async () => {
+    const q = mergeRuns(
+      [
+        { run: sampleRun(), source: 'a', sourceSchemaVersion: 2 },
+        { run: { ...conformantRun(), runId: 'r-ok' }, source: 'b', sourceSchemaVersion: 1 },
+      ],
+      'release-7',
+    );
+    const files = await writeQualification(join(dir, 'qualification'), q);
+    const page = await context.newPage();
+    page.on('pageerror', (e) => pageErrors.push(`qualification: ${e.message}`));
+    await page.goto(pathToFileURL(files.html).href, { waitUntil: 'load' });
+    expect(await page.locator('#verdict').getAttribute('data-verdict')).toBe('non-conformant');
+    const groups = await page.locator('.matrix thead tr.runs th[scope="colgroup"]').allInnerTexts();
+    expect(groups.map((t) => t.split(' ')[0])).toEqual(['r-ok', 'r20250301-100000-ab12']);
+    expect(await page.locator('.matrix thead tr:not(.runs) th[scope="col"]').count()).toBe(1 + 1 + 3);
+    expect(await page.locator('#runs').innerText()).toContain('(schema 1)');
+    // A cell of the second run opens that run's area.
+    await page.locator('.matrix a[href="#r1-p1-bpf-dsr-nodeport"]').click();
+    expect(await page.locator('#r1-p1-bpf-dsr-nodeport').isVisible()).toBe(true);
+    expect(await page.locator('#requirements details.req').count()).toBe(9 + 4);
+    await page.screenshot({ path: join(ARTIFACTS, 'qualification-full.png'), fullPage: true });
+    expect(foreignRequests).toEqual([]);
+    expect(pageErrors).toEqual([]);
+    await page.close();
   });
 });

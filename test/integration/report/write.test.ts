@@ -6,9 +6,10 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { renderJunit } from '../../../src/report/render-junit.ts';
+import { mergeRuns } from '../../../src/report/merge.ts';
+import { renderJunit, renderQualificationJunit } from '../../../src/report/render-junit.ts';
 import { reportProblems } from '../../../src/report/validate.ts';
-import { reportDir, writeReport } from '../../../src/report/write.ts';
+import { attachmentBaseFor, reportDir, writeQualification, writeReport } from '../../../src/report/write.ts';
 import { run } from '../../../src/sys/exec.ts';
 import { conformantRun, sampleRun } from '../../unit/report/sample-run.ts';
 
@@ -74,5 +75,40 @@ describe('junit.xml', () => {
       const r = await xmllint(file);
       expect(r.exitCode, name).not.toBe(0);
     }
+  });
+
+  test('a qualification (two runs merged), attachments included, is valid too', async () => {
+    const q = mergeRuns(
+      [
+        { run: sampleRun(), source: 'a', sourceSchemaVersion: 2 },
+        { run: { ...conformantRun(), runId: 'r2' }, source: 'b', sourceSchemaVersion: 2 },
+      ],
+      'q',
+    );
+    const file = join(dir, 'qualification.xml');
+    const text = renderQualificationJunit(q, { attachmentBase: 'reports/q' });
+    expect(text).toContain('<property name="attachment" value="reports/q/runs/r2/');
+    await writeFile(file, text);
+    const r = await xmllint(file);
+    expect(r.stderr.trim()).toBe(`${file} validates`);
+  });
+});
+
+describe('writeQualification', () => {
+  test('writes the four files, a qualification report.json that validates', async () => {
+    const q = mergeRuns([{ run: sampleRun(), source: 'a', sourceSchemaVersion: 2 }], 'q');
+    const out = join(dir, 'qualification');
+    const files = await writeQualification(out, q);
+    expect((await readdir(out)).sort()).toEqual(['junit.xml', 'report.html', 'report.json', 'report.md']);
+    expect(reportProblems(JSON.parse(await readFile(files.json, 'utf8')))).toEqual([]);
+    expect(await readFile(files.markdown, 'utf8')).toMatch(
+      /^# dpconform qualification report: ❌ non-conformant\n/,
+    );
+  });
+
+  test('attachment paths in junit.xml start from the working directory when the report is below it', () => {
+    expect(attachmentBaseFor('/work/reports/r1', '/work')).toBe('reports/r1/');
+    expect(attachmentBaseFor('/tmp/reports/r1', '/work')).toBe('/tmp/reports/r1/');
+    expect(attachmentBaseFor('/work', '/work')).toBe('');
   });
 });

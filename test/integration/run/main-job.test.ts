@@ -14,7 +14,7 @@ import { allRequirements } from '../../../src/report/model.ts';
 import { reportProblems } from '../../../src/report/validate.ts';
 import { runConformance } from '../../../src/run/conformance.ts';
 import { planPasses } from '../../../src/run/passes.ts';
-import { availableAreas } from '../../../src/run/suites.ts';
+import { availableAreas, defaultAreas } from '../../../src/run/suites.ts';
 
 const quiet = Object.assign(new Writable({ write: (_c, _e, cb) => cb() }), {
   isTTY: false,
@@ -34,7 +34,7 @@ describe('dpconform run', () => {
     async () => {
       dir = await mkdtemp(join(tmpdir(), 'dpc-report-'));
       const outcome = await runConformance({
-        areas: availableAreas(),
+        areas: defaultAreas(availableAreas()),
         passes: planPasses({ dataplane: 'both', serviceMode: 'both' }),
         nodes: 3,
         provider: 'netns',

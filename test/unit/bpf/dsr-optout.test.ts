@@ -5,7 +5,7 @@ import { decodeDsrOptoutKey, encodeDsrOptoutKey, toHexWords } from '../../../src
 const cidrsOf = (cidrs: string[], limit?: number) =>
   [...planDsrOptout(cidrs, limit).entries.values()].map((e) => decodeDsrOptoutKey(e.key));
 
-describe('dpc_dsr_optout keys', () => {
+describe('cali_v4_dsr_opt keys', () => {
   it('DSRO-U-001 encode an LPM key (host-order prefix length, network-order address) and back', () => {
     expect(toHexWords(encodeDsrOptoutKey('172.18.1.0/24'))).toBe('18 00 00 00 ac 12 01 00');
     expect(decodeDsrOptoutKey(encodeDsrOptoutKey('172.18.1.10/32'))).toBe('172.18.1.10/32');
@@ -39,7 +39,7 @@ describe('planDsrOptout', () => {
       '10.0.1.0/24',
     ]);
     expect(plan.errors).toEqual([
-      'bpfDSROptoutCIDRs: dpc_dsr_optout holds 2 entries; not programmed (these clients get DSR): 10.0.2.0/24, 10.0.3.0/24',
+      'bpfDSROptoutCIDRs: cali_v4_dsr_opt holds 2 entries; not programmed (these clients get DSR): 10.0.2.0/24, 10.0.3.0/24',
     ]);
   });
 

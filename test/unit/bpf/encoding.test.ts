@@ -38,9 +38,9 @@ describe('map encodings (byte order matches bpf/dpc.h)', () => {
     );
   });
 
-  it('frontend value: host-order (little-endian) id, count, flags', () => {
-    const v = { svcId: 0x01020304, count: 3, flags: FE_FLAG.local | FE_FLAG.affinity };
-    expect(hex(encodeFrontendValue(v))).toBe('04 03 02 01 03 00 03 00');
+  it('frontend value: host-order (little-endian) id, count, flags, affinity seconds', () => {
+    const v = { svcId: 0x01020304, count: 3, flags: FE_FLAG.local | FE_FLAG.affinity, affinityS: 0x0a0b };
+    expect(hex(encodeFrontendValue(v))).toBe('04 03 02 01 03 00 03 00 0b 0a 00 00');
     expect(decodeFrontendValue(encodeFrontendValue(v))).toEqual(v);
   });
 
@@ -70,6 +70,8 @@ describe('map encodings (byte order matches bpf/dpc.h)', () => {
       tunIp: '172.18.0.2',
       ordinal: 5,
       svcId: 0x0a0b0c0d,
+      snatIp: '10.244.1.7',
+      snatPort: 20001,
     };
     const b = encodeCtValue(v);
     expect(hex(b.subarray(0, 8))).toBe('08 07 06 05 04 03 02 01');
@@ -77,6 +79,7 @@ describe('map encodings (byte order matches bpf/dpc.h)', () => {
     expect(b[9]).toBe(CT_FLAG.fromTunnel);
     expect(hex(b.subarray(12, 18))).toBe('ac 12 00 02 75 80');
     expect(hex(b.subarray(20, 32))).toBe('ac 12 00 02 05 00 00 00 0d 0c 0b 0a');
+    expect(hex(b.subarray(32, 40))).toBe('0a f4 01 07 4e 21 00 00');
     expect(decodeCtValue(b)).toEqual(v);
   });
 
@@ -104,8 +107,13 @@ describe('map encodings (byte order matches bpf/dpc.h)', () => {
       tcpTimeoutS: 3600,
       udpTimeoutS: 60,
       affinityTimeoutS: 10800,
+      tunnelMtu: 1450,
+      psnatLo: 20000,
+      psnatHi: 29999,
+      logLevel: 2,
     };
     expect(hex(encodeConfig(c).subarray(0, 8))).toBe('ac 12 00 02 09 00 00 00');
+    expect(hex(encodeConfig(c).subarray(24, 36))).toBe('aa 05 00 00 20 4e 2f 75 02 00 00 00');
     expect(decodeConfig(encodeConfig(c))).toEqual(c);
   });
 
@@ -119,7 +127,7 @@ describe('map encodings (byte order matches bpf/dpc.h)', () => {
     expect(() => ipv4Bytes('10.0.0.256')).toThrow(/not an IPv4/);
     expect(() => encodeFrontendKey({ addr: '10.0.0.1', port: 70000, proto: 'TCP' })).toThrow(/bad port/);
     expect(() => parseCidr('10.0.0.0/33')).toThrow(/bad CIDR/);
-    expect(() => decodeFrontendValue(new Uint8Array(7))).toThrow(/expected 8 bytes/);
+    expect(() => decodeFrontendValue(new Uint8Array(7))).toThrow(/expected 12 bytes/);
   });
 
   it('hex words both ways, including bpftool JSON style', () => {

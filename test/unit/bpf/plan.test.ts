@@ -96,7 +96,7 @@ describe('planNode', () => {
     });
     const p = planNode(m, N0, new ServiceIds(), BIG);
     expect(frontends(p)).toEqual([
-      { addr: '10.96.0.10', port: 80, proto: 'TCP', svcId: 1, count: 2, flags: 0 },
+      { addr: '10.96.0.10', port: 80, proto: 'TCP', svcId: 1, count: 2, flags: 0, affinityS: 0 },
     ]);
     expect(backends(p)).toEqual([
       { svcId: 1, ordinal: 0, addr: '10.244.0.5', port: 8080, nodeIp: N0.ip },
@@ -160,13 +160,16 @@ describe('planNode', () => {
     }
   });
 
-  it('ClientIP affinity sets the affinity flag; a ClusterIP service has no NodePort frontend', () => {
+  it('ClientIP affinity sets the affinity flag and the Service’s timeout; a ClusterIP service has no NodePort frontend', () => {
     const svc = service('aff', {
       sessionAffinity: 'ClientIP',
+      sessionAffinityTimeoutSeconds: 7,
       ports: [{ protocol: 'TCP', port: 80, targetPort: 8080, nodePort: 30083 }],
     });
     const f = frontends(planNode(model([svc], { aff: [ep('10.244.0.5', 'n0')] }), N0, new ServiceIds(), BIG));
-    expect(f).toEqual([expect.objectContaining({ addr: '10.96.0.10', flags: FE_FLAG.affinity })]);
+    expect(f).toEqual([
+      expect.objectContaining({ addr: '10.96.0.10', flags: FE_FLAG.affinity, affinityS: 7 }),
+    ]);
   });
 
   it('routes: local pods with their ifindex, other nodes and their pod CIDRs; pods without a veth yet are skipped', () => {
@@ -196,7 +199,7 @@ describe('planNode', () => {
     const p = planNode(m, N0, new ServiceIds(), { natFrontend: 1000, natBackend: 2, route: 1000 });
     expect(p.services).toEqual(['default/a', 'default/c']);
     expect(p.errors).toEqual([
-      'default/b: does not fit in dpc_nat_be on node n0 (2 entries max); service not programmed',
+      'default/b: does not fit in cali_v4_nat_be on node n0 (2 entries max); service not programmed',
     ]);
     expect(backends(p)).toHaveLength(2);
     expect(frontends(p).map((f) => f.addr)).toEqual(['10.96.0.1', '10.96.0.3']);
@@ -213,7 +216,7 @@ describe('planNode', () => {
       new Set(['default/b']),
     );
     expect(p.services).toEqual(['default/b']);
-    expect(p.errors[0]).toMatch(/^default\/a: does not fit in dpc_nat_fe/);
+    expect(p.errors[0]).toMatch(/^default\/a: does not fit in cali_v4_nat_fe/);
   });
 
   it('refuses a service whose frontend another service already holds', () => {

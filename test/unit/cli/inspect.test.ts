@@ -178,21 +178,21 @@ describe('bpf maps', () => {
       {
         node: 'dpc-worker',
         data: [
-          { name: 'dpc_nat_fe', entries: 9, maxEntries: 10, ratio: 0.9 },
-          { name: 'dpc_ct', entries: 8, maxEntries: 10, ratio: 0.8 },
-          { name: 'dpc_cfg', entries: 1, maxEntries: 1, ratio: 1 },
+          { name: 'cali_v4_nat_fe', entries: 9, maxEntries: 10, ratio: 0.9 },
+          { name: 'cali_v4_ct', entries: 8, maxEntries: 10, ratio: 0.8 },
+          { name: 'cali_cfg', entries: 1, maxEntries: 1, ratio: 1 },
         ],
       },
     ]);
     expect(lines.map((l) => [l.map, l.percent, l.flagged])).toEqual([
-      ['dpc_nat_fe', 90, true],
-      ['dpc_ct', 80, false],
-      ['dpc_cfg', 100, false],
+      ['cali_v4_nat_fe', 90, true],
+      ['cali_v4_ct', 80, false],
+      ['cali_cfg', 100, false],
     ]);
     const text = renderMaps(lines);
-    expect(text).toMatch(/dpc_nat_fe\s+9\s+10\s+90\.0%\s+! above 80%/);
-    expect(text).toMatch(/dpc_cfg\s+1\s+1\s+array\s*$/m);
-    expect(text).toMatch(/1 map\(s\) above 80%: dpc_nat_fe on dpc-worker$/);
+    expect(text).toMatch(/cali_v4_nat_fe\s+9\s+10\s+90\.0%\s+! above 80%/);
+    expect(text).toMatch(/cali_cfg\s+1\s+1\s+array\s*$/m);
+    expect(text).toMatch(/1 map\(s\) above 80%: cali_v4_nat_fe on dpc-worker$/);
   });
 
   it('turns bigints into JSON numbers', () => {

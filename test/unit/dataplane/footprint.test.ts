@@ -22,13 +22,13 @@ function node(over: Partial<NodeFootprint> = {}): NodeFootprint {
 const bpf: DataplaneFootprint = {
   progIds: [11, 12, 13],
   mapIds: [5, 6],
-  pins: ['dpc-worker/maps/dpc_ct', 'dpc-worker/progs/dpc_host_in'],
+  pins: ['dpc-worker/maps/cali_v4_ct', 'dpc-worker/progs/calico_from_hep'],
   nodes: {
     'dpc-worker': node({
       links: ['eth0', 'lo', 'vx'],
-      tcFilters: ['eth0/ingress dpc_host_in', 'eth0/egress dpc_host_eg'],
+      tcFilters: ['eth0/ingress calico_from_hep', 'eth0/egress calico_to_hep'],
       localRoutes: ['10.96.0.10/32'],
-      cgroupProgs: ['dpc_connect4'],
+      cgroupProgs: ['calico_connect4'],
       tcProgIds: [11, 12],
     }),
   },
@@ -50,11 +50,11 @@ describe('footprintShape', () => {
       nodes: {
         'dpc-worker': {
           links: ['eth0', 'lo', 'vx'],
-          tcFilters: ['eth0/ingress dpc_host_in', 'eth0/egress dpc_host_eg'],
+          tcFilters: ['eth0/ingress calico_from_hep', 'eth0/egress calico_to_hep'],
           chains: 3,
           chainNames: ['filter FORWARD', 'filter INPUT', 'nat PREROUTING'],
           localRoutes: 1,
-          cgroupProgs: ['dpc_connect4'],
+          cgroupProgs: ['calico_connect4'],
         },
       },
     });

@@ -336,6 +336,23 @@ describe('renderNat: session affinity ClientIP', () => {
       `-m comment --comment default/web -m recent --name ${sep('10.244.0.3')} --set -m tcp -p tcp -j DNAT --to-destination 10.244.0.3:8080`,
     );
   });
+
+  it("checks the Service's own timeoutSeconds", () => {
+    const short = model(
+      [
+        service({
+          name: 'web',
+          clusterIP: '10.96.0.10',
+          sessionAffinity: 'ClientIP',
+          sessionAffinityTimeoutSeconds: 5,
+        }),
+      ],
+      [endpoints('web', [['10.244.0.2', 'n0']])],
+    );
+    expect(rulesOf(renderNat(short, { name: 'n0' }), web.cluster)[1]).toContain(
+      '--rcheck --seconds 5 --reap',
+    );
+  });
 });
 
 describe('renderNat: services that produce no nat rules', () => {

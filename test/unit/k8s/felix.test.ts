@@ -130,7 +130,7 @@ describe('implemented fields', () => {
     );
     expect(specError({ bpfDataIfacePattern: '^(?!cali).*' })).toBe(
       'f.yaml: FelixConfiguration default: spec.bpfDataIfacePattern: not a valid regular expression ' +
-        '(lookaround is not supported by Go regular expressions), got "^(?!cali).*"',
+        '(lookaround and other (?...) groups are not supported by RE2), got "^(?!cali).*"',
     );
   });
 

@@ -36,9 +36,14 @@ const TEMPLATE = yaml`
 describe('kinds and apiVersions', () => {
   it('rejects an unknown kind, listing the supported ones', () => {
     expect(errorOf('apiVersion: v1\nkind: ConfigMap\nmetadata: {name: cfg}\n')).toBe(
-      't.yaml: ConfigMap cfg: kind: kind ConfigMap is not supported; supported: Namespace (v1), ' +
-        'FelixConfiguration (projectcalico.org/v3, crd.projectcalico.org/v1), Deployment (apps/v1), Service (v1), ' +
-        'NetworkPolicy (networking.k8s.io/v1)',
+      't.yaml: ConfigMap cfg: kind: ConfigMap is not a kind dpconform applies; it applies Namespace (v1), ' +
+        'FelixConfiguration (projectcalico.org/v3, crd.projectcalico.org/v1), Installation (operator.tigera.io/v1), ' +
+        'Deployment (apps/v1), Service (v1), EndpointSlice (discovery.k8s.io/v1), Endpoints (v1), ' +
+        'ServiceMonitor (monitoring.coreos.com/v1, v1), NetworkPolicy (networking.k8s.io/v1), ' +
+        'KubeControllersConfiguration (projectcalico.org/v3, crd.projectcalico.org/v1), ' +
+        'HostEndpoint (projectcalico.org/v3, crd.projectcalico.org/v1), ' +
+        'GlobalNetworkPolicy (projectcalico.org/v3, crd.projectcalico.org/v1), ' +
+        'NetworkPolicy.projectcalico.org (projectcalico.org/v3, crd.projectcalico.org/v1)',
     );
   });
 

@@ -24,9 +24,10 @@ function snapshot(over: Partial<NodeSnapshot> = {}): NodeSnapshot {
     natFrontends: 11,
     conntrack: 4,
     maps: [
-      { name: 'dpc_nat_fe', entries: 11, maxEntries: 65536, ratio: 11 / 65536 },
-      { name: 'dpc_ct', entries: 4, maxEntries: 512000, ratio: 4 / 512000 },
+      { name: 'cali_v4_nat_fe', entries: 11, maxEntries: 65536, ratio: 11 / 65536 },
+      { name: 'cali_v4_ct', entries: 4, maxEntries: 512000, ratio: 4 / 512000 },
     ],
+    endpoints: { total: 3, happy: 2 },
     ...over,
   };
 }
@@ -40,7 +41,28 @@ describe('node metrics', () => {
       'calico_bpf_nat_frontend_entries',
       'calico_bpf_map_entries',
       'calico_bpf_map_max_entries',
+      'felix_bpf_dataplane_endpoints',
+      'felix_bpf_happy_dataplane_endpoints',
+      'felix_bpf_dirty_dataplane_endpoints',
+      'felix_bpf_conntrack_used',
+      'felix_bpf_conntrack_cleaned',
+      'felix_bpf_conntrack_sweeps',
     ]);
+  });
+
+  it("exports Felix's names for endpoints and conntrack sweeps", async () => {
+    const m = createNodeMetrics(async () => snapshot());
+    m.recordSweep({ used: { fwd: 5, rev: 4 }, cleaned: { fwd: 2, rev: 1 } });
+    m.recordSweep({ used: { fwd: 3, rev: 3 }, cleaned: { fwd: 1, rev: 0 } });
+    const s = parseExposition(await m.scrape());
+    expect(sumOf(s, 'felix_bpf_dataplane_endpoints')).toBe(3);
+    expect(sumOf(s, 'felix_bpf_happy_dataplane_endpoints')).toBe(2);
+    expect(sumOf(s, 'felix_bpf_dirty_dataplane_endpoints')).toBe(1);
+    // The gauge is the last sweep's; the counter adds every sweep's deletions.
+    expect(sumOf(s, 'felix_bpf_conntrack_used', { type: 'fwd' })).toBe(3);
+    expect(sumOf(s, 'felix_bpf_conntrack_cleaned', { type: 'fwd' })).toBe(3);
+    expect(sumOf(s, 'felix_bpf_conntrack_cleaned', { type: 'rev' })).toBe(1);
+    expect(sumOf(s, 'felix_bpf_conntrack_sweeps')).toBe(2);
   });
 
   it('exposes packets per interface and hook from the total reason only', async () => {
@@ -65,9 +87,9 @@ describe('node metrics', () => {
     expect(text).toContain('# TYPE calico_bpf_connections_total gauge');
     expect(text).toMatch(/^calico_bpf_connections_total 4$/m);
     expect(text).toMatch(/^calico_bpf_nat_frontend_entries 11$/m);
-    expect(text).toContain('calico_bpf_map_entries{map="dpc_ct"} 4');
-    expect(text).toContain('calico_bpf_map_max_entries{map="dpc_ct"} 512000');
-    expect(text).toContain('calico_bpf_map_max_entries{map="dpc_nat_fe"} 65536');
+    expect(text).toContain('calico_bpf_map_entries{map="cali_v4_ct"} 4');
+    expect(text).toContain('calico_bpf_map_max_entries{map="cali_v4_ct"} 512000');
+    expect(text).toContain('calico_bpf_map_max_entries{map="cali_v4_nat_fe"} 65536');
   });
 
   it('reads the maps again on every scrape and forgets series that are gone', async () => {

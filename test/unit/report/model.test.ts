@@ -105,7 +105,7 @@ describe('buildRun', () => {
       config,
       passes: passes.slice(0, 1),
     });
-    expect(run.schemaVersion).toBe(1);
+    expect(run.schemaVersion).toBe(2);
     expect(run.verdict).toBe('conformant');
     expect(buildRun({ ...run, passes }).verdict).toBe('non-conformant');
   });

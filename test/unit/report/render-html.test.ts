@@ -86,3 +86,39 @@ describe('renderHtml', () => {
     expect(env).toContain('bpfMapSizeConntrack');
   });
 });
+
+describe('evidence files in report.html', () => {
+  const page = renderHtml(sampleRun());
+
+  test('each evidence file is a link from its requirement, relative to the page, with its media type', () => {
+    const row = page.slice(page.indexOf('id="p1-bpf-dsr-nodeport-1-np-002"'));
+    const body = row.slice(0, row.indexOf('</details>'));
+    expect(body).toContain('<h5>Evidence files</h5>');
+    expect(body).toContain(
+      '<a href="evidence/bpf-DSR/NP-002/dpc-client-eth0.pcap" type="application/vnd.tcpdump.pcap" data-kind="pcap">dpc-client-eth0.pcap</a>',
+    );
+    expect(body).toContain(
+      '<a href="evidence/bpf-DSR/NP-002/probes.txt" type="text/plain" data-kind="transcript">',
+    );
+  });
+
+  test('the failing requirement in the failures section links its files too', () => {
+    const failures = page.slice(
+      page.indexOf('<section id="failures">'),
+      page.indexOf('<section id="requirements">'),
+    );
+    expect(failures).toContain('href="evidence/bpf-DSR/NP-002/dpc-client-eth0.pcap"');
+  });
+
+  test('a file the cap left out is named without a link, and the cap is said at the top', () => {
+    expect(page).toContain('<span class="omitted">metrics-dpc-worker.prom</span>');
+    expect(page).not.toContain('href="evidence/bpf-Tunnel/MF-001/metrics-dpc-worker.prom"');
+    expect(page).toContain('<p class="notice" id="evidence-cap"><b>Evidence size cap reached:</b>');
+  });
+
+  test('the suite’s one-line summary leads a requirement’s evidence', () => {
+    expect(page).toContain(
+      '<p class="ev-line">every node answered; the echo server saw 172.18.0.100 each time</p>',
+    );
+  });
+});

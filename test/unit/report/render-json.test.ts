@@ -44,7 +44,7 @@ describe('renderJson', () => {
     };
     const first = (d: Run) => d.passes[0]!.areas[0]!.requirements[0]!;
     expect(bad((d) => Object.assign(d, { verdict: 'passed' }))).toBe(false);
-    expect(bad((d) => Object.assign(d, { schemaVersion: 2 }))).toBe(false);
+    expect(bad((d) => Object.assign(d, { schemaVersion: 3 }))).toBe(false);
     expect(bad((d) => delete (d.environment.kernel as Partial<Run['environment']['kernel']>).btf)).toBe(
       false,
     );

@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'vitest';
-import { renderJunit, xmlAttr, xmlText } from '../../../src/report/render-junit.ts';
+import { mergeRuns } from '../../../src/report/merge.ts';
+import { renderJunit, renderQualificationJunit, xmlAttr, xmlText } from '../../../src/report/render-junit.ts';
 import { conformantRun, sampleRun } from './sample-run.ts';
 
 describe('escaping', () => {
@@ -13,15 +14,12 @@ describe('escaping', () => {
 describe('renderJunit', () => {
   const xml = renderJunit(sampleRun());
 
-  test('one testsuite per area and mode, plus one for a pass problem', () => {
+  test('one testsuite per pass, named with its mode, provider, kernel and run', () => {
     const names = [...xml.matchAll(/<testsuite name="([^"]*)"/g)].map((m) => m[1]);
     expect(names).toEqual([
-      'nodeport [bpf/Tunnel]',
-      'map-full [bpf/Tunnel]',
-      'nodeport [bpf/DSR]',
-      'map-full [bpf/DSR]',
-      'policy [iptables/Tunnel]',
-      'run [iptables/Tunnel]',
+      'bpf/Tunnel (netns, kernel 6.8.0-45-generic) [run r20250301-100000-ab12]',
+      'bpf/DSR (netns, kernel 6.8.0-45-generic) [run r20250301-100000-ab12]',
+      'iptables/Tunnel (netns, kernel 6.8.0-45-generic) [run r20250301-100000-ab12]',
     ]);
   });
 
@@ -34,13 +32,14 @@ describe('renderJunit', () => {
   });
 
   test('a non-conformant requirement is a <failure> with expected, seen and where', () => {
-    const suite = xml.slice(xml.indexOf('<testsuite name="nodeport [bpf/DSR]"'));
+    const suite = xml.slice(xml.indexOf('<testsuite name="bpf/DSR '));
     const from = suite.slice(suite.indexOf('name="NP-002'));
     const testcase = from.slice(0, from.indexOf('</testcase>'));
     expect(testcase).toContain('classname="dpconform.bpf.DSR.nodeport"');
     expect(testcase).toContain('time="2.310"');
+    // Viewers that show only the message still see what was expected, seen and where.
     expect(testcase).toContain(
-      '<failure message="the reply did not come from the frontend" type="ConformanceFailure">',
+      '<failure message="the reply did not come from the frontend — expected: source 172.18.0.2:30080; seen: source 10.244.2.5:8080 (the backend pod); where: dpc-client eth0" type="ConformanceFailure">',
     );
     expect(testcase).toContain(
       'expected: source 172.18.0.2:30080\nseen: source 10.244.2.5:8080 (the backend pod)\nwhere: dpc-client eth0',
@@ -69,15 +68,88 @@ describe('renderJunit', () => {
   });
 
   test('an area problem becomes an errored testcase so CI does not show green', () => {
-    const policy = xml.slice(xml.indexOf('<testsuite name="policy [iptables/Tunnel]"'));
-    expect(policy.slice(0, policy.indexOf('</testsuite>'))).toContain(
-      '<testcase name="problems outside any requirement"',
+    const suite = xml.slice(xml.indexOf('<testsuite name="iptables/Tunnel '));
+    const iptables = suite.slice(0, suite.indexOf('</testsuite>'));
+    expect(iptables).toContain('<testcase name="problems outside any requirement (policy)"');
+    expect(iptables).toContain('<testcase name="problems outside any requirement (run)"');
+    expect(iptables).toMatch(/<testsuite [^>]*tests="3" failures="0" errors="2"/);
+  });
+
+  test('the mode, kernel and provider are properties of each suite', () => {
+    const suite = xml.slice(xml.indexOf('<testsuite name="bpf/DSR '));
+    const props = suite.slice(0, suite.indexOf('</properties>'));
+    expect(props).toContain('<property name="mode" value="bpf/DSR"/>');
+    expect(props).toContain('<property name="kernel" value="6.8.0-45-generic"/>');
+    expect(props).toContain('<property name="provider" value="netns"/>');
+  });
+
+  test('evidence files are attachments: a property and an [[ATTACHMENT|path]] line of their own', () => {
+    const withBase = renderJunit(sampleRun(), { attachmentBase: 'reports/r20250301-100000-ab12' });
+    const suite = withBase.slice(withBase.indexOf('<testsuite name="bpf/DSR '));
+    const from = suite.slice(suite.indexOf('name="NP-002'));
+    const testcase = from.slice(0, from.indexOf('</testcase>'));
+    const path = 'reports/r20250301-100000-ab12/evidence/bpf-DSR/NP-002/dpc-client-eth0.pcap';
+    expect(testcase).toContain(`<property name="attachment" value="${path}"/>`);
+    const lines = testcase.split('\n');
+    expect(lines).toContain(`[[ATTACHMENT|${path}]]`);
+    expect(lines).toContain(
+      `[[ATTACHMENT|${path.replace('dpc-client-eth0.pcap', 'probes.txt')}]]</system-out>`,
     );
+    // A file the size cap left out is named, but not offered as an attachment.
+    const mf = withBase.slice(withBase.indexOf('name="MF-001'));
+    const mfCase = mf.slice(0, mf.indexOf('</testcase>'));
+    expect(mfCase).toContain('metrics-dpc-worker.prom');
+    expect(mfCase).toContain("not kept: the run's evidence size cap");
+    expect(mfCase).not.toContain(
+      '[[ATTACHMENT|reports/r20250301-100000-ab12/evidence/bpf-Tunnel/MF-001/metrics',
+    );
+    // Without a base, paths are relative to junit.xml.
+    expect(xml).toContain('[[ATTACHMENT|evidence/bpf-DSR/NP-002/dpc-client-eth0.pcap]]');
   });
 
   test('a conformant run has no failure, error or skipped element', () => {
     const ok = renderJunit(conformantRun());
     expect(ok).not.toMatch(/<(failure|error|skipped)/);
     expect(ok).toContain('failures="0" errors="0" skipped="0"');
+  });
+});
+
+describe('renderQualificationJunit', () => {
+  const one = sampleRun();
+  const two = { ...conformantRun(), runId: 'r2' };
+  const q = mergeRuns(
+    [
+      { run: one, source: 'a', sourceSchemaVersion: 2 },
+      { run: two, source: 'b', sourceSchemaVersion: 2 },
+    ],
+    'q1',
+  );
+  const xml = renderQualificationJunit(q, { attachmentBase: 'out' });
+
+  test('one testsuite per run, named by it, with its modes, kernel and provider as properties', () => {
+    const names = [...xml.matchAll(/<testsuite name="([^"]*)"/g)].map((m) => m[1]);
+    expect(names).toEqual([
+      'run r2 (netns, kernel 6.8.0-45-generic, x64): bpf/Tunnel',
+      'run r20250301-100000-ab12 (netns, kernel 6.8.0-45-generic, x64): bpf/Tunnel, bpf/DSR, iptables/Tunnel',
+    ]);
+    expect(xml).toContain('<property name="mode" value="bpf/Tunnel, bpf/DSR, iptables/Tunnel"/>');
+    expect(xml).toContain('<property name="run.id" value="r2"/>');
+  });
+
+  test('classnames carry the run, so the same requirement of two runs stays two results', () => {
+    expect(xml).toContain('classname="dpconform.r2.bpf.Tunnel.nodeport"');
+    expect(xml).toContain('classname="dpconform.r20250301-100000-ab12.bpf.DSR.nodeport"');
+  });
+
+  test("attachments point into the run's folder of the qualification", () => {
+    expect(xml).toContain('[[ATTACHMENT|out/runs/r2/evidence/bpf-Tunnel/NP-002/dpc-client-eth0.pcap]]');
+  });
+
+  test('the totals are those of the runs together', () => {
+    const root = /<testsuites ([^>]*)>/.exec(xml)?.[1] ?? '';
+    const single = /<testsuites ([^>]*)>/.exec(renderJunit(one))?.[1] ?? '';
+    const tests = (attrs: string) => Number(/tests="(\d+)"/.exec(attrs)?.[1]);
+    expect(tests(root)).toBe(tests(single) + 4);
+    expect(root).toContain('failures="1"');
   });
 });

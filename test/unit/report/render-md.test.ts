@@ -81,3 +81,51 @@ describe('renderMarkdown', () => {
     expect(ok).toContain('## Failures\n\nNone.');
   });
 });
+
+describe('evidence in report.md', () => {
+  const md = renderMarkdown(sampleRun());
+
+  test('a conformant requirement gets one line of evidence and its files by kind', () => {
+    const row = md.split('\n').find((l) => l.startsWith('| nodeport | **NP-002**') && l.includes('✅'));
+    expect(row).toContain(
+      '| capture on dpc-client eth0 (tcp port 30080): 2 packets; captures: [dpc-client-eth0.pcap](evidence/bpf-Tunnel/NP-002/dpc-client-eth0.pcap); transcripts: [probes.txt](evidence/bpf-Tunnel/NP-002/probes.txt) |',
+    );
+    const np001 = md.split('\n').find((l) => l.startsWith('| nodeport | **NP-001**'));
+    expect(np001).toContain('| every node answered; the echo server saw 172.18.0.100 each time |');
+  });
+
+  test('a failing requirement shows its evidence and links each evidence file, with its size', () => {
+    const failures = md.slice(md.indexOf('## Failures'), md.indexOf('## All requirements'));
+    const np002 = failures.slice(
+      failures.indexOf('NP-002'),
+      failures.indexOf('### ', failures.indexOf('NP-002')),
+    );
+    expect(np002).toContain('**Evidence files**');
+    expect(np002).toContain(
+      '- [dpc-client-eth0.pcap](evidence/bpf-DSR/NP-002/dpc-client-eth0.pcap) — capture on dpc-client eth0, the client (tcp port 30080) (412 B)',
+    );
+    // A file the cap left out is named, not linked.
+    const mf001 = md.split('\n').find((l) => l.startsWith('| map-full | **MF-001**') && l.includes('✅'));
+    expect(mf001).toContain(
+      '; map dumps: [conntrack-dpc-worker.json](evidence/bpf-Tunnel/MF-001/conntrack-dpc-worker.json); metrics: metrics-dpc-worker.prom (not kept) |',
+    );
+  });
+
+  test('a cap that was reached is said at the top, and the evidence account is in the environment', () => {
+    expect(md.slice(0, md.indexOf('## Summary'))).toContain(
+      '> **Evidence size cap reached**: 1 evidence file (1.9 MiB) of run `r20250301-100000-ab12` were not kept; the cap is 1.0 MiB (`--evidence-cap`).',
+    );
+    expect(md).toContain(
+      '| evidence files | `5 files, 2.1 KiB (--evidence all, cap 1.0 MiB; cap reached: 1 file (1.9 MiB) not kept)` |',
+    );
+  });
+
+  test('a link cannot be broken by the file name', () => {
+    const run = sampleRun();
+    run.passes[0]!.areas[0]!.requirements[1]!.attachments![0]!.path =
+      'evidence/bpf-Tunnel/NP-002/a (b) [c].pcap';
+    expect(renderMarkdown(run)).toContain(
+      '[a (b) \\[c\\].pcap](evidence/bpf-Tunnel/NP-002/a%20%28b%29%20%5Bc%5D.pcap)',
+    );
+  });
+});

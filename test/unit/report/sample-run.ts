@@ -1,6 +1,7 @@
 /**
  * A run with every shape the report must handle: three passes, every verdict, every evidence
- * kind, area and run problems, and text that would break each format if it were not escaped.
+ * kind, evidence files (kept and left out by the size cap), summaries, area and run problems,
+ * and text that would break each format if it were not escaped.
  */
 import { DEFAULT_FELIX_SETTINGS } from '../../../src/k8s/felix-settings.ts';
 import { finalizeRun, type Requirement, type Run, SCHEMA_VERSION } from '../../../src/report/model.ts';
@@ -50,6 +51,7 @@ export function sampleRun(): Run {
         statement: "a NodePort answers on every node's IP",
         verdict: 'conformant',
         durationMs: 842,
+        summary: 'every node answered; the echo server saw 172.18.0.100 each time',
         evidence: [
           {
             kind: 'echo',
@@ -76,6 +78,25 @@ export function sampleRun(): Run {
         statement: 'a NodePort hit on node A for a backend on node B replies through A',
         verdict: dsrBroken ? 'non-conformant' : 'conformant',
         durationMs: 2310,
+        attachments: [
+          {
+            path: `evidence/${dsrBroken ? 'bpf-DSR' : 'bpf-Tunnel'}/NP-002/dpc-client-eth0.pcap`,
+            kind: 'pcap',
+            title: 'capture on dpc-client eth0, the client (tcp port 30080)',
+            where: 'dpc-client eth0',
+            mediaType: 'application/vnd.tcpdump.pcap',
+            bytes: 412,
+            sha256: 'ab'.repeat(32),
+          },
+          {
+            path: `evidence/${dsrBroken ? 'bpf-DSR' : 'bpf-Tunnel'}/NP-002/probes.txt`,
+            kind: 'transcript',
+            title: 'every probe the requirement made, with its whole reply',
+            mediaType: 'text/plain',
+            bytes: 230,
+            sha256: 'cd'.repeat(32),
+          },
+        ],
         ...(dsrBroken
           ? {
               failure: {
@@ -138,6 +159,33 @@ export function sampleRun(): Run {
                   warnAt: 0.8,
                 },
                 { kind: 'text', label: 'control plane log', text: `conntrack map full\n${NASTY}` },
+                {
+                  kind: 'figure',
+                  name: 'new flows per second with the map full',
+                  value: 1520,
+                  unit: 'flows/s',
+                  spread: 40,
+                  better: 'higher',
+                },
+              ],
+              attachments: [
+                {
+                  path: 'evidence/bpf-Tunnel/MF-001/conntrack-dpc-worker.json',
+                  kind: 'map-dump',
+                  title: 'cali_v4_ct on dpc-worker',
+                  where: 'dpc-worker',
+                  mediaType: 'application/json',
+                  bytes: 900,
+                  sha256: 'ef'.repeat(32),
+                },
+                {
+                  path: 'evidence/bpf-Tunnel/MF-001/metrics-dpc-worker.prom',
+                  kind: 'metrics',
+                  title: `scrape of http://172.18.0.3:9091/metrics ${NASTY}`,
+                  mediaType: 'text/plain; version=0.0.4',
+                  bytes: 2_000_000,
+                  omitted: "the run's evidence size cap (1.0 MiB) was reached",
+                },
               ],
             }),
           ],
@@ -206,7 +254,32 @@ export function sampleRun(): Run {
       argv: ['dpconform', 'run', '--all-modes'],
     },
     passes,
+    evidenceFiles: {
+      policy: 'all',
+      capBytes: 1024 * 1024,
+      files: 5,
+      bytes: 2184,
+      omittedFiles: 1,
+      omittedBytes: 2_000_000,
+    },
   });
+}
+
+/** The sample run as report schema 1 wrote it: no evidence files, summaries or figures. */
+export function schemaOneRun(): Omit<Run, 'schemaVersion'> & { schemaVersion: 1 } {
+  const run = sampleRun();
+  const { evidenceFiles: _e, ...rest } = run;
+  const passes = rest.passes.map((p) => ({
+    ...p,
+    areas: p.areas.map((a) => ({
+      ...a,
+      requirements: a.requirements.map((r) => {
+        const { attachments: _a, summary: _s, ...plain } = r;
+        return { ...plain, evidence: plain.evidence.filter((e) => e.kind !== 'figure') };
+      }),
+    })),
+  }));
+  return { ...rest, passes, schemaVersion: 1 };
 }
 
 /** A run in which every requirement conforms. */

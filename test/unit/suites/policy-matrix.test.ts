@@ -1,12 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import {
   describeDifferences,
+  describeRetries,
   differences,
   expectMatrix,
   fillMatrix,
+  harnessFailures,
   type MatrixPod,
   type MatrixPort,
   renderTruthTable,
+  retryCells,
   withCells,
 } from '../../../suites/lib/policy-matrix.ts';
 
@@ -44,6 +47,33 @@ describe('reachability matrix', () => {
     expect(differences(denyIntoX, wrong).map((d) => `${d.from.label}>${d.to.label} ${d.seen}`)).toEqual([
       'y/a>y/b wrong',
     ]);
+  });
+
+  it('never counts another pod answering as blocked, and leaves unprobed cells to the harness', () => {
+    const seen = fillMatrix(pods, ports, (f, t) => (f === t || t.namespace !== 'x' ? 'ok' : 'timeout'));
+    const odd = withCells(seen, [
+      { from: pods[2]!, to: pods[0]!, port: ports[0]!, outcome: 'wrong' },
+      { from: pods[3]!, to: pods[1]!, port: ports[0]!, outcome: 'other' },
+    ]);
+    expect(differences(denyIntoX, odd).map((d) => `${d.from.label}>${d.to.label} ${d.seen}`)).toEqual([
+      'y/a>x/a wrong',
+    ]);
+    expect(harnessFailures(denyIntoX, odd).map((d) => `${d.from.label}>${d.to.label}`)).toEqual(['y/b>x/b']);
+  });
+
+  it('probes again only cells expected reached that timed out, never a leak', () => {
+    const seen = fillMatrix(pods, ports, (f, t) => (f === t || t.namespace !== 'x' ? 'ok' : 'timeout'));
+    const mixed = withCells(seen, [
+      // A leak: expected blocked, answered. A slow answer: expected reached, timed out.
+      { from: pods[2]!, to: pods[0]!, port: ports[0]!, outcome: 'ok' },
+      { from: pods[0]!, to: pods[2]!, port: ports[0]!, outcome: 'timeout' },
+      { from: pods[0]!, to: pods[3]!, port: ports[0]!, outcome: 'refused' },
+    ]);
+    expect(retryCells(denyIntoX, mixed).map((d) => `${d.from.label}>${d.to.label}`)).toEqual(['x/a>y/a']);
+    expect(
+      describeRetries([{ from: pods[0]!, to: pods[2]!, port: ports[0]!, first: 'timeout', second: 'ok' }]),
+    ).toBe('x/a -> y/a tcp/80: timeout, then ok');
+    expect(describeRetries([])).toBe('none');
   });
 
   it('lists the differing cells and marks them in the truth table', () => {

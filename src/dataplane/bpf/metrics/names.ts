@@ -1,6 +1,7 @@
 /**
  * The Prometheus metric names a node serves. The first four are the ones the Calico eBPF guide
- * tells operators to watch, so dashboards written for it work against this dataplane.
+ * tells operators to watch; the `felix_bpf_*` ones are what Calico's Felix itself exports for
+ * the same facts, so dashboards written for either work against this dataplane.
  */
 
 /** Felix's Prometheus port; the endpoint is `http://<node ip>:9091/metrics`. */
@@ -34,6 +35,30 @@ export const METRIC = {
   mapMaxEntries: {
     name: 'calico_bpf_map_max_entries',
     help: 'Capacity of each eBPF map',
+  },
+  endpoints: {
+    name: 'felix_bpf_dataplane_endpoints',
+    help: 'Interfaces of the node carrying the dataplane programs',
+  },
+  happyEndpoints: {
+    name: 'felix_bpf_happy_dataplane_endpoints',
+    help: 'Interfaces carrying every program they should',
+  },
+  dirtyEndpoints: {
+    name: 'felix_bpf_dirty_dataplane_endpoints',
+    help: 'Interfaces missing a program they should carry',
+  },
+  conntrackUsed: {
+    name: 'felix_bpf_conntrack_used',
+    help: 'Conntrack entries the last sweep found, by type (fwd, rev)',
+  },
+  conntrackCleaned: {
+    name: 'felix_bpf_conntrack_cleaned',
+    help: 'Idle conntrack entries the sweeps have deleted, by type (fwd, rev)',
+  },
+  conntrackSweeps: {
+    name: 'felix_bpf_conntrack_sweeps',
+    help: 'Conntrack sweeps run',
   },
 } as const;
 

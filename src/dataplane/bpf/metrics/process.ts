@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { NodePlace } from '../../../node/place.ts';
 import { processAlive, processArgv, readPidFile, stopProcesses } from '../../../sys/process.ts';
+import { scaled } from '../../../sys/time-scale.ts';
 import { DEFAULT_COMPILE_CACHE_DIR, logTail } from '../../../workload/agent-process.ts';
 import { METRICS_PATH, METRICS_PORT } from './names.ts';
 import { serverArgs } from './server-args.ts';
@@ -15,7 +16,7 @@ import { serverArgs } from './server-args.ts';
 /** The server program. */
 export const METRICS_SERVER_SCRIPT = fileURLToPath(new URL('./server-main.ts', import.meta.url));
 
-/** Bound on waiting for a new server to listen. */
+/** Bound on waiting for a new server to listen (times the time scale). */
 export const METRICS_READY_TIMEOUT_MS = 10_000;
 
 /** A node's running metrics server. */
@@ -92,22 +93,40 @@ export async function startMetricsServer(node: NodePlace, stateDir: string): Pro
   proc.exited.then((r) => {
     exited = `exited ${r.exitCode}`;
   });
-  const deadline = performance.now() + METRICS_READY_TIMEOUT_MS;
+  const budgetMs = scaled(METRICS_READY_TIMEOUT_MS);
+  const deadline = performance.now() + budgetMs;
   for (;;) {
     // A place hands back the program's own pid, and the server writes its pid once it listens.
     if ((await readPidFile(pidFile)) === proc.pid) return { node: node.name, pid: proc.pid, url, logFile };
-    if (exited !== undefined)
+    if (exited !== undefined) {
+      const tail = await logTail(logFile);
+      if (tail.includes('EADDRINUSE')) {
+        const holder = await portHolder(node, METRICS_PORT);
+        throw new Error(
+          `metrics server of ${node.name} cannot listen on ${node.ip}:${METRICS_PORT} in ${node.where}: the port is already in use${holder ? ` by ${holder}` : ''}; log ${logFile}`,
+        );
+      }
       throw new Error(
-        `metrics server of ${node.name} in ${node.where} ${exited} before listening on ${url}; log ${logFile}:\n${await logTail(logFile)}`,
+        `metrics server of ${node.name} in ${node.where} ${exited} before listening on ${url}; log ${logFile}:\n${tail}`,
       );
+    }
     if (performance.now() > deadline) {
       await proc.stop('SIGKILL', 500).catch(() => undefined);
       throw new Error(
-        `metrics server of ${node.name} in ${node.where} not listening on ${url} within ${METRICS_READY_TIMEOUT_MS} ms; log ${logFile}:\n${await logTail(logFile)}`,
+        `metrics server of ${node.name} in ${node.where} not listening on ${url} within ${budgetMs} ms; log ${logFile}:\n${await logTail(logFile)}`,
       );
     }
     await sleep(20);
   }
+}
+
+/** Who listens on a TCP port in the node, as `ss` there sees it: `pid 42 (node …/server-main.ts …)`. */
+async function portHolder(node: NodePlace, port: number): Promise<string | undefined> {
+  const r = await node.exec(['ss', '-Hltnp', `sport = :${port}`], { reject: false }).catch(() => undefined);
+  const pid = Number(/pid=(\d+)/.exec(r?.stdout ?? '')?.[1]);
+  if (!pid) return undefined;
+  const argv = await processArgv(pid);
+  return `pid ${pid}${argv.length > 0 ? ` (${argv.slice(0, 2).join(' ')}${argv.length > 2 ? ' …' : ''})` : ''}`;
 }
 
 /**

@@ -5,6 +5,7 @@
 import { Counter, Gauge, Registry } from 'prom-client';
 import { METRIC } from './names.ts';
 import { type NodeSnapshot, packetsPerIfaceHook, policyDropsPerIfaceHook } from './snapshot.ts';
+import type { SweepResult } from './sweep.ts';
 
 /** A registry and the way to refresh it. */
 export interface NodeMetrics {
@@ -13,6 +14,8 @@ export interface NodeMetrics {
   update(snapshot: NodeSnapshot): void;
   /** Reads a fresh snapshot, updates, and renders the exposition text. */
   scrape(): Promise<string>;
+  /** Takes the result of one conntrack sweep. */
+  recordSweep(result: SweepResult): void;
 }
 
 /** Builds the registry; `read` is called once per scrape. */
@@ -29,6 +32,17 @@ export function createNodeMetrics(read: () => Promise<NodeSnapshot>): NodeMetric
   const natFrontends = new Gauge({ ...METRIC.natFrontends, registers });
   const mapEntries = new Gauge({ ...METRIC.mapEntries, labelNames: ['map'], registers });
   const mapMax = new Gauge({ ...METRIC.mapMaxEntries, labelNames: ['map'], registers });
+  const endpoints = new Gauge({ ...METRIC.endpoints, registers });
+  const happyEndpoints = new Gauge({ ...METRIC.happyEndpoints, registers });
+  const dirtyEndpoints = new Gauge({ ...METRIC.dirtyEndpoints, registers });
+  const ctUsed = new Gauge({ ...METRIC.conntrackUsed, labelNames: ['type'], registers });
+  // Kept by this process across sweeps: it is the sweeper, so it alone knows what it deleted.
+  const ctCleaned = new Counter({ ...METRIC.conntrackCleaned, labelNames: ['type'], registers });
+  const ctSweeps = new Counter({ ...METRIC.conntrackSweeps, registers });
+  for (const type of ['fwd', 'rev']) {
+    ctUsed.set({ type }, 0);
+    ctCleaned.inc({ type }, 0);
+  }
 
   const update = (s: NodeSnapshot): void => {
     packets.reset();
@@ -44,6 +58,15 @@ export function createNodeMetrics(read: () => Promise<NodeSnapshot>): NodeMetric
       mapEntries.set({ map: m.name }, m.entries);
       mapMax.set({ map: m.name }, m.maxEntries);
     }
+    endpoints.set(s.endpoints.total);
+    happyEndpoints.set(s.endpoints.happy);
+    dirtyEndpoints.set(s.endpoints.total - s.endpoints.happy);
+  };
+
+  const recordSweep = (r: SweepResult): void => {
+    ctSweeps.inc();
+    for (const [type, n] of Object.entries(r.used)) ctUsed.set({ type }, n);
+    for (const [type, n] of Object.entries(r.cleaned)) ctCleaned.inc({ type }, n);
   };
 
   // Scrapes run one after the other, so that two at once cannot mix their snapshots.
@@ -57,5 +80,5 @@ export function createNodeMetrics(read: () => Promise<NodeSnapshot>): NodeMetric
     return next;
   };
 
-  return { registry, update, scrape };
+  return { registry, update, scrape, recordSweep };
 }

@@ -5,7 +5,7 @@
 
 import type { Place } from '../../../node/place.ts';
 import type { NamedCounter } from '../index.ts';
-import { MAP } from '../layout.ts';
+import { MAP, PROG_PREFIX, VXLAN_DEVICE } from '../layout.ts';
 import { type MapUsage, type NodePins, readCounters, readMapUsage } from '../maps.ts';
 import { listLinks } from '../node-kernel.ts';
 import { REASON_POLICY, REASON_TOTAL } from './names.ts';
@@ -18,6 +18,47 @@ export interface NodeSnapshot {
   /** Entries in the conntrack map. */
   conntrack: number;
   maps: MapUsage[];
+  /** Interfaces carrying our programs: all of them, those with every program they should carry. */
+  endpoints: EndpointCounts;
+}
+
+/** Interfaces carrying the dataplane's programs. */
+export interface EndpointCounts {
+  total: number;
+  happy: number;
+}
+
+/** One tc attachment as `bpftool -j net show` lists it. */
+export interface TcAttachmentRow {
+  devname: string;
+  kind: string;
+  name?: string;
+}
+
+/**
+ * Counts the interfaces carrying our programs from the node's tc attachments: one with both
+ * hooks (workload veths, data interfaces) or with its one ingress hook (`vx`, `lo`) is happy.
+ */
+export function endpointCounts(rows: readonly TcAttachmentRow[]): EndpointCounts {
+  const hooks = new Map<string, Set<string>>();
+  for (const r of rows) {
+    if (!r.name?.startsWith(PROG_PREFIX)) continue;
+    const set = hooks.get(r.devname) ?? new Set<string>();
+    set.add(r.kind.endsWith('egress') ? 'egress' : 'ingress');
+    hooks.set(r.devname, set);
+  }
+  let happy = 0;
+  for (const [dev, set] of hooks) {
+    const ingressOnly = dev === VXLAN_DEVICE || dev === 'lo';
+    if (set.has('ingress') && (ingressOnly || set.has('egress'))) happy++;
+  }
+  return { total: hooks.size, happy };
+}
+
+/** The node's tc attachments. */
+async function readTcAttachments(place: Place): Promise<TcAttachmentRow[]> {
+  const rows = await place.execJson<{ tc?: TcAttachmentRow[] }[]>(['bpftool', '-j', 'net', 'show']);
+  return rows.flatMap((r) => r.tc ?? []);
 }
 
 /** Packets of one interface and hook. */
@@ -74,15 +115,17 @@ export function entriesOf(maps: readonly MapUsage[], name: string): number {
 
 /** Reads a node's snapshot from its pins, naming interfaces as the node sees them. */
 export async function readNodeSnapshot(place: Place, pins: NodePins): Promise<NodeSnapshot> {
-  const [rows, links, maps] = await Promise.all([
+  const [rows, links, maps, tc] = await Promise.all([
     readCounters(place, pins),
     listLinks(place),
     readMapUsage(place, pins),
+    readTcAttachments(place),
   ]);
   return {
     counters: nameCounters(rows, links),
     natFrontends: entriesOf(maps, MAP.natFrontend),
     conntrack: entriesOf(maps, MAP.conntrack),
     maps,
+    endpoints: endpointCounts(tc),
   };
 }

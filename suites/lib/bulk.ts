@@ -1,0 +1,188 @@
+/**
+ * The bulk path the mtu and performance suites share: one iperf3 backend pod, reached by an
+ * external client through a NodePort and a LoadBalancer VIP on a node other than its own, so
+ * that every transfer crosses the tunnel in the eBPF passes. The backend's Services have no
+ * selector and get their endpoint from an EndpointSlice, so that no echo server holds the port.
+ * The objects stay for the run's later passes (and for the other suite, which applies the same
+ * objects again): deleting and re-creating a pod of the same name at once would race the removal
+ * of its old veth.
+ */
+import type { Cluster, NodeInfo, PodInfo } from '../../src/cluster/types.ts';
+import { describePackets, type Packet, withCaptures } from '../../src/observe/index.ts';
+import { ConformanceFailure } from '../../src/report/evidence.ts';
+import { service } from './harness.ts';
+import { gbps, iperfAvailable, type Transfer, transfer } from './iperf.ts';
+
+const APP = 'bulk-mtu';
+/** The port iperf3 serves on in the backend pod, and the Services' port. */
+export const PORT = 5201;
+/** A transfer's size when completeness, not rate, is the point. */
+export const BYTES = 48 * 1024 * 1024;
+/** Every IP fragment (first or later) on a wire. */
+export const FRAGMENTS = 'ip[6:2] & 0x3fff != 0';
+
+/** A test context that can skip. */
+export type Ctx = { skip: (note: string) => never };
+
+/** One Service as the client reaches it. */
+export interface Frontend {
+  label: string;
+  host: string;
+  port: number;
+}
+
+function bulkObjects(podIp: string, node: string): object[] {
+  const slice = (svc: string) => ({
+    apiVersion: 'discovery.k8s.io/v1',
+    kind: 'EndpointSlice',
+    metadata: { name: `${svc}-1`, labels: { 'kubernetes.io/service-name': svc } },
+    addressType: 'IPv4',
+    ports: [{ name: 'iperf', port: PORT, protocol: 'TCP' }],
+    endpoints: [{ addresses: [podIp], nodeName: node, conditions: { ready: true } }],
+  });
+  const svc = (name: string, type: string) => ({
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name },
+    spec: { type, ports: [{ name: 'iperf', port: PORT, protocol: 'TCP' }] },
+  });
+  return [svc('bulk-np', 'NodePort'), slice('bulk-np'), svc('bulk-lb', 'LoadBalancer'), slice('bulk-lb')];
+}
+
+/** The bulk path of a cluster, once set up: its backend, the node traffic enters and the backend's node. */
+export class BulkPath {
+  readonly c: Cluster;
+  #unavailable: string | undefined;
+  backend!: PodInfo;
+  entry!: NodeInfo;
+  home!: NodeInfo;
+
+  private constructor(c: Cluster) {
+    this.c = c;
+  }
+
+  /** Applies the backend and its Services (or notes why they cannot run here). */
+  static async setUp(c: Cluster): Promise<BulkPath> {
+    const b = new BulkPath(c);
+    await b.#setUp();
+    return b;
+  }
+
+  async #setUp(): Promise<void> {
+    const c = this.c;
+    const [client] = c.topology().clients;
+    if (!client || !(await iperfAvailable(c, client.name))) {
+      this.#unavailable =
+        'iperf3 is not installed on this machine: run scripts/setup.sh (Debian package iperf3)';
+      return;
+    }
+    await c.apply([
+      {
+        apiVersion: 'apps/v1',
+        kind: 'Deployment',
+        metadata: { name: APP },
+        spec: {
+          replicas: 1,
+          selector: { matchLabels: { app: APP } },
+          template: {
+            metadata: { labels: { app: APP } },
+            spec: { containers: [{ name: 'iperf', image: 'debian' }] },
+          },
+        },
+      },
+    ]);
+    const pod = c.topology().pods.find((p) => p.labels.app === APP);
+    if (!pod) throw new Error(`the ${APP} pod was not scheduled`);
+    this.backend = pod;
+    this.home = c.topology().nodes.find((n) => n.name === pod.nodeName)!;
+    const other = c.topology().nodes.find((n) => n.name !== pod.nodeName);
+    if (!other) {
+      this.#unavailable = 'needs two nodes: one the traffic enters, another the backend runs on';
+      return;
+    }
+    this.entry = other;
+    await c.apply(bulkObjects(pod.ip, pod.nodeName));
+  }
+
+  /** Skips the requirement when the path could not be set up here. */
+  ready(ctx: Ctx): void {
+    if (this.#unavailable) ctx.skip(this.#unavailable);
+  }
+
+  /** Where each Service is reached from the client: the entry node's NodePort, the VIP routed via it. */
+  async frontends(): Promise<Frontend[]> {
+    const { c, entry } = this;
+    const np = service(c, 'bulk-np');
+    const lb = service(c, 'bulk-lb');
+    await c.routeVia(lb.loadBalancerIP!, [entry.name]);
+    return [
+      {
+        label: `NodePort ${entry.ip}:${np.ports[0]!.nodePort}`,
+        host: entry.ip,
+        port: np.ports[0]!.nodePort!,
+      },
+      { label: `LoadBalancer ${lb.loadBalancerIP}:${PORT}`, host: lb.loadBalancerIP!, port: PORT },
+    ];
+  }
+
+  /** One transfer each way through a frontend, with every IP fragment on both nodes' wires captured. */
+  async both(
+    fe: { host: string; port: number },
+    bytes = BYTES,
+    flush = true,
+  ): Promise<{ transfers: Transfer[]; fragments: Packet[] }> {
+    const { c, entry, home, backend } = this;
+    const run = await withCaptures(
+      {
+        entry: c.captureSpec(entry.name, 'eth0', FRAGMENTS),
+        home: c.captureSpec(home.name, 'eth0', FRAGMENTS),
+      },
+      async () => {
+        const out: Transfer[] = [];
+        for (const reverse of [false, true]) {
+          out.push(
+            await transfer(c, {
+              client: c.topology().clients[0]!.name,
+              pod: `${backend.namespace}/${backend.name}`,
+              serverPort: PORT,
+              host: fe.host,
+              port: fe.port,
+              bytes,
+              reverse,
+              flush,
+              timeoutMs: 60_000,
+            }),
+          );
+        }
+        return out;
+      },
+    );
+    return { transfers: run.result, fragments: [...run.packets.entry, ...run.packets.home] };
+  }
+
+  /** Requires whole transfers and no fragment on the wire. */
+  expectWhole(label: string, r: { transfers: Transfer[]; fragments: Packet[] }, bytes = BYTES): void {
+    const { entry, home, backend } = this;
+    const short = r.transfers.filter((t) => t.error || t.bytes < bytes);
+    if (short.length > 0) {
+      throw new ConformanceFailure(`a bulk transfer through the ${label} did not complete`, {
+        expected: `${bytes / 1024 / 1024} MiB each way, with a backend on ${home.name}`,
+        seen: r.transfers.map(describeTransfer).join('\n'),
+        where: `client -> ${label} (entry ${entry.name}, backend ${backend.name} on ${home.name})`,
+      });
+    }
+    if (r.fragments.length > 0) {
+      throw new ConformanceFailure(`IP fragments on the wire during transfers through the ${label}`, {
+        expected: 'no fragment (the tunnel never carries what does not fit; senders learn the path MTU)',
+        seen: describePackets(r.fragments, 10),
+        where: `captures "${FRAGMENTS}" on ${entry.name} eth0 and ${home.name} eth0`,
+      });
+    }
+  }
+}
+
+/** One transfer in a line: size, rate, retransmits, error. */
+export function describeTransfer(t: Transfer): string {
+  const mib = (t.bytes / 1024 / 1024).toFixed(1);
+  return `${t.direction}: ${mib} MiB at ${gbps(t.bitsPerSecond)}, ${t.retransmits} retransmits${t.error ? `, error: ${t.error}` : ''}`;
+}
