@@ -101,8 +101,13 @@ static __always_inline int vx_ingress(struct __sk_buff *skb, __u8 *reason)
 	/* Backend node. */
 	struct dpc_ct_key fk = tuple_of(&p);
 	struct dpc_ct_val *ct = ct_lookup(&fk, cfg, now);
+	/*
+	 * The VNI (the entry node's ordinal for the backend) is not compared with the entry's: the
+	 * two nodes renumber their backends when endpoints change, each at its own moment, and an
+	 * established connection must not be balanced again in between.
+	 */
 	if (ct && ct->type == DPC_CT_FWD && (ct->flags & DPC_CT_FROM_TUNNEL) && ct->tun_ip == remote &&
-	    ct->ordinal == vni && fwd_valid(ct, &p)) {
+	    fwd_valid(ct, &p)) {
 		int verdict = fwd_local(skb, &p, ct, cfg, now, reason);
 
 		if (verdict != TC_ACT_OK)

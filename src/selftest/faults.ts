@@ -122,6 +122,33 @@ export const FAULTS: readonly Fault[] = [
     ],
   },
   {
+    id: 'affinity-timeout-global',
+    summary: "ClientIP affinity lasts the config's default whatever the Service's timeoutSeconds says",
+    mode: TUNNEL,
+    catches: ['NP-011'],
+    edits: [
+      {
+        file: 'bpf/lib/lb.h',
+        find: '__u32 secs = fe->affinity_s ? fe->affinity_s : cfg->affinity_timeout_s;',
+        replace: '__u32 secs = cfg->affinity_timeout_s;',
+      },
+    ],
+  },
+  {
+    id: 'established-flow-rebalanced',
+    summary:
+      'an established flow whose backend moved to another ordinal (endpoints added or removed) is balanced again',
+    mode: DSR,
+    catches: ['NP-012'],
+    edits: [
+      {
+        file: 'bpf/lib/conntrack.h',
+        find: '\tfor (__u32 i = 0; i < DPC_BE_SCAN_MAX; i++) {',
+        replace: '\tfor (__u32 i = 0; i < 0; i++) {',
+      },
+    ],
+  },
+  {
     id: 'vip-ignores-etp-local',
     summary: 'LoadBalancer VIPs of an externalTrafficPolicy Local Service are balanced over every endpoint',
     mode: TUNNEL,

@@ -36,9 +36,11 @@ export const selftest: Command = {
       throw new CliError(err instanceof Error ? err.message : String(err), EXIT.usage);
     }
     if (args.values.list) {
+      const idWidth = Math.max(...faults.map((f) => f.id.length));
+      const catchesWidth = Math.max(...faults.map((f) => f.catches.join(',').length));
       for (const f of faults) {
         process.stdout.write(
-          `${f.id.padEnd(26)} ${`${f.mode.dataplane}/${f.mode.serviceMode}`.padEnd(11)} ${f.catches.join(',').padEnd(28)} ${f.summary}\n`,
+          `${f.id.padEnd(idWidth)}  ${`${f.mode.dataplane}/${f.mode.serviceMode}`.padEnd(11)} ${f.catches.join(',').padEnd(catchesWidth)}  ${f.summary}\n`,
         );
       }
       return EXIT.ok;
