@@ -12,7 +12,7 @@ import { MAP, PROG, REASON_CT_RECREATED } from '../../../src/dataplane/bpf/layou
 import { mapPin, progPin, readConntrack, readCounters } from '../../../src/dataplane/bpf/maps.ts';
 import { buildPacket, type PacketSpec, parsePacket, TCP_FLAG } from '../../../src/dataplane/bpf/packet.ts';
 import { type Lab, startLab } from '../lab.ts';
-import { hostOrder, type LoadedNode, loadNode, SMALL_SIZES } from './helpers.ts';
+import { hostOrder, type LoadedNode, loadNode, SMALL_SIZES, testConfig } from './helpers.ts';
 
 const A = '172.18.0.2';
 const B = '172.18.0.3';
@@ -59,9 +59,8 @@ beforeAll(async () => {
   expect(lab.nodes.map((n) => n.ip)).toEqual([A, B]);
   a = await loadNode(lab.nodes[0]!);
   b = await loadNode(lab.nodes[1]!);
-  const cfg = { vxIfindex: 77, flags: 0, tcpTimeoutS: 300, udpTimeoutS: 60, affinityTimeoutS: 10800 };
-  await a.config({ ...cfg, nodeIp: A });
-  await b.config({ ...cfg, nodeIp: B });
+  await a.config(testConfig(A, 77));
+  await b.config(testConfig(B, 77));
   await a.route({ cidr: `${A}/32` }, { type: 'localHost', ifindex: 0, nodeIp: A });
   for (const ip of BACKENDS_A)
     await a.route({ cidr: `${ip}/32` }, { type: 'localWorkload', ifindex: LO, nodeIp: A });

@@ -49,6 +49,14 @@ export const SMALL_SIZES: BpfMapSizes = {
   conntrack: 128,
 };
 
+/**
+ * A node's configuration record for the tests: short conntrack timeouts, Kubernetes' affinity
+ * default, no flags unless given.
+ */
+export function testConfig(nodeIp: string, vxIfindex = 0, more: Partial<NodeConfig> = {}): NodeConfig {
+  return { nodeIp, vxIfindex, flags: 0, tcpTimeoutS: 300, udpTimeoutS: 60, affinityTimeoutS: 10800, ...more };
+}
+
 /** One copy of the object loaded by hand on a node, with typed writers for its maps. */
 export interface LoadedNode {
   /** The node it is loaded on: its maps are read and its programs run there. */

@@ -12,7 +12,7 @@ import { mapPin, progPin, readCounters } from '../../../src/dataplane/bpf/maps.t
 import { buildPacket, type PacketSpec, TCP_FLAG } from '../../../src/dataplane/bpf/packet.ts';
 import type { HostEndpointPolicy, HostStagePolicy } from '../../../src/policy/host.ts';
 import { type Lab, startLab } from '../lab.ts';
-import { type LoadedNode, loadNode } from './helpers.ts';
+import { type LoadedNode, loadNode, testConfig } from './helpers.ts';
 
 const NODE = '172.18.0.2';
 const ADMIN = '172.18.1.1';
@@ -98,14 +98,7 @@ async function program(endpoints: HostEndpointPolicy[]): Promise<void> {
 beforeAll(async () => {
   lab = await startLab({ nodes: 1, pods: [] });
   n = await loadNode(lab.nodes[0]!);
-  await n.config({
-    nodeIp: NODE,
-    vxIfindex: 0,
-    flags: 0,
-    tcpTimeoutS: 300,
-    udpTimeoutS: 60,
-    affinityTimeoutS: 10800,
-  });
+  await n.config(testConfig(NODE));
   await n.route({ cidr: `${NODE}/32` }, { type: 'localHost', ifindex: 0, nodeIp: NODE });
   await n.route({ cidr: `${BACKEND}/32` }, { type: 'localWorkload', ifindex: LO, nodeIp: NODE });
   await n.frontend({ addr: '0.0.0.0', port: 30081, proto: 'TCP' }, { svcId: 1, count: 1, flags: 0 });

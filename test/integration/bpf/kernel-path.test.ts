@@ -25,7 +25,7 @@ import {
   TCP_FLAG,
 } from '../../../src/dataplane/bpf/packet.ts';
 import { type Lab, startLab } from '../lab.ts';
-import { hostOrder, ifindexOf, type LoadedNode, loadNode, takeSent } from './helpers.ts';
+import { hostOrder, ifindexOf, type LoadedNode, loadNode, takeSent, testConfig } from './helpers.ts';
 
 const A = '172.18.0.2';
 const B = '172.18.0.3';
@@ -47,19 +47,14 @@ let b: LoadedNode;
 let ethA = 0;
 
 function cfg(nodeIp: string, vx: number, extra: Partial<NodeConfig> = {}): NodeConfig {
-  return {
-    nodeIp,
-    vxIfindex: vx,
+  return testConfig(nodeIp, vx, {
     flags: CFG_FLAG.hostNat,
-    tcpTimeoutS: 300,
-    udpTimeoutS: 60,
-    affinityTimeoutS: 10800,
     tunnelMtu: TUNNEL_MTU,
     psnatLo: PSNAT.lo,
     psnatHi: PSNAT.hi,
     logLevel: LOG_LEVEL.Off,
     ...extra,
-  };
+  });
 }
 
 async function run(node: LoadedNode, prog: string, frame: Uint8Array) {

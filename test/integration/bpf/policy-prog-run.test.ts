@@ -18,7 +18,7 @@ import { MAP, PROG } from '../../../src/dataplane/bpf/layout.ts';
 import { mapPin, progPin, readCounters } from '../../../src/dataplane/bpf/maps.ts';
 import { buildPacket, type PacketSpec, parsePacket, TCP_FLAG } from '../../../src/dataplane/bpf/packet.ts';
 import { type Lab, startLab } from '../lab.ts';
-import { type LoadedNode, loadNode } from './helpers.ts';
+import { type LoadedNode, loadNode, testConfig } from './helpers.ts';
 
 const NODE = '172.18.0.2';
 const CLIENT = '172.18.1.10';
@@ -58,14 +58,7 @@ async function policyDrops(hook: 'ingress' | 'egress'): Promise<bigint> {
 beforeAll(async () => {
   lab = await startLab({ nodes: 1, pods: [] });
   n = await loadNode(lab.nodes[0]!);
-  await n.config({
-    nodeIp: NODE,
-    vxIfindex: 0,
-    flags: 0,
-    tcpTimeoutS: 300,
-    udpTimeoutS: 60,
-    affinityTimeoutS: 10800,
-  });
+  await n.config(testConfig(NODE));
   await n.route({ cidr: `${POD}/32` }, { type: 'localWorkload', ifindex: LO, nodeIp: NODE });
   await n.frontend({ addr: CIP_OK, port: 80, proto: 'TCP' }, { svcId: 1, count: 1, flags: 0 });
   await n.backend({ svcId: 1, ordinal: 0 }, { addr: BE_OK, port: 8080, nodeIp: '172.18.0.3' });

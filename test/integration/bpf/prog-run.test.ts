@@ -12,7 +12,7 @@ import { CFG_FLAG, CT_FLAG, FE_FLAG, PROG, VNI_RETURN } from '../../../src/datap
 import { type CounterRow, progPin, readConntrack, readCounters } from '../../../src/dataplane/bpf/maps.ts';
 import { buildPacket, type PacketSpec, parsePacket, TCP_FLAG } from '../../../src/dataplane/bpf/packet.ts';
 import { type Lab, startLab } from '../lab.ts';
-import { hostOrder, ifindexOf, type LoadedNode, loadNode, takeSent } from './helpers.ts';
+import { hostOrder, ifindexOf, type LoadedNode, loadNode, takeSent, testConfig } from './helpers.ts';
 
 const A = '172.18.0.2';
 const B = '172.18.0.3';
@@ -36,7 +36,7 @@ let ethA = 0;
 let ethB = 0;
 
 function cfg(nodeIp: string, vx: number, flags = 0) {
-  return { nodeIp, vxIfindex: vx, flags, tcpTimeoutS: 300, udpTimeoutS: 60, affinityTimeoutS: 10800 };
+  return testConfig(nodeIp, vx, { flags });
 }
 
 async function runOn(node: LoadedNode, prog: string, spec: PacketSpec) {
