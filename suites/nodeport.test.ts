@@ -8,10 +8,16 @@ import { afterAll, beforeAll, describe, it } from 'vitest';
 import type { Cluster } from '../src/cluster/types.ts';
 import { mustIpv4 } from '../src/k8s/ip.ts';
 import { ConformanceFailure, recordEvidence } from '../src/report/evidence.ts';
-import type { StreamRecord } from '../src/workload/types.ts';
 import { expectAffinityEntries, expectSticky } from './lib/affinity.ts';
 import { expectAnswer, expectNoAnswer } from './lib/expect.ts';
-import { describeStream, expectOneFlow, newConnections, waitStream } from './lib/flows.ts';
+import {
+  describeStream,
+  expectOneFlow,
+  type KeepAlive,
+  openKeepAlive,
+  waitStream,
+  watchedFlow,
+} from './lib/flows.ts';
 import { backendsOf, fixture, nodePortOf, service, splitNodes, suiteCluster } from './lib/harness.ts';
 import { expectDroppedLocally } from './lib/local-drops.ts';
 import {
@@ -190,17 +196,16 @@ describe('nodeport', () => {
     const port = nodePortOf(svc);
     const where = `${client.name} -> ${entry.name} ${entry.ip}:${port} (echo-nodeport)`;
     const id = `np008-${Date.now()}`;
-    const countedBefore = await newConnections(c, entry.name);
-    await c.streamStart(client.name, {
-      id,
-      host: entry.ip,
+    const k = await openKeepAlive(c, {
+      client: client.name,
+      entry,
       port,
-      intervalMs: 50,
-      requestTimeoutMs: 1000,
+      id,
+      requests: 30,
       maxDurationMs: 30_000,
     });
     try {
-      const warm = await waitStream(c, client.name, id, (r) => r.ok >= 30 || r.failed > 0, 5000);
+      const warm = k.record;
       recordEvidence(ctx, { kind: 'text', label: 'the keep-alive connection', text: describeStream(warm) });
       const backend = portEndpoints(c, svc, servicePort(svc)).find((e) => e.pod === warm.bodies[0]);
       if (warm.ok < 30 || warm.failed > 0 || !backend || warm.localPort === undefined) {
@@ -210,19 +215,11 @@ describe('nodeport', () => {
           where,
         });
       }
-      const flow = {
-        protocol: 'TCP' as const,
-        clientIp: client.ip,
-        clientPort: warm.localPort,
-        frontendIp: entry.ip,
-        frontendPort: port,
-      };
-      const one = {
-        entry: entry.name,
-        flow,
-        backend: { name: backend.pod, ip: backend.ip, port: backend.port },
-        countedBefore,
-      };
+      const one = watchedFlow(client, entry, port, k, {
+        name: backend.pod,
+        ip: backend.ip,
+        port: backend.port,
+      });
       await expectOneFlow(ctx, c, one, warm.sent, `after ${warm.sent} requests`);
     } finally {
       await c.streamStop(client.name, id).catch(() => undefined);
@@ -249,45 +246,35 @@ describe('nodeport', () => {
         .pods.filter((p) => p.labels.app === 'keep')
         .map((p) => p.ip)
         .sort((x, y) => mustIpv4(x) - mustIpv4(y))[0];
-      let countedBefore: number | undefined;
-      let warm: StreamRecord | undefined;
+      let k: KeepAlive | undefined;
       for (let attempt = 0; attempt < 10; attempt++) {
-        if (warm) await c.streamStop(client.name, id);
-        countedBefore = await newConnections(c, entry.name);
-        await c.streamStart(client.name, {
-          id,
-          host: entry.ip,
+        if (k) {
+          await c.streamStop(client.name, id);
+          // The closed connection's last packets must pass before the next count starts.
+          await new Promise((r) => setTimeout(r, 1000));
+        }
+        k = await openKeepAlive(c, {
+          client: client.name,
+          entry,
           port,
-          intervalMs: 50,
-          requestTimeoutMs: 1000,
+          id,
+          requests: 20,
           maxDurationMs: 60_000,
         });
-        warm = await waitStream(c, client.name, id, (r) => r.ok >= 20 || r.failed > 0, 5000);
-        const landed = c.topology().pods.find((p) => p.name === warm?.bodies[0]);
+        const landed = c.topology().pods.find((p) => p.name === k?.record.bodies[0]);
         if (!landed || landed.ip !== firstByAddress) break;
       }
+      const warm = k?.record;
       const backend = warm?.bodies[0];
       const pod = c.topology().pods.find((p) => p.name === backend);
-      if (!warm || warm.ok < 20 || warm.failed > 0 || !pod || warm.localPort === undefined) {
+      if (!k || !warm || warm.ok < 20 || warm.failed > 0 || !pod || warm.localPort === undefined) {
         throw new ConformanceFailure('a keep-alive connection to the NodePort did not carry requests', {
           expected: '20 requests answered on one connection by an endpoint of keep',
           seen: warm ? describeStream(warm) : 'no stream',
           where,
         });
       }
-      const flow = {
-        protocol: 'TCP' as const,
-        clientIp: client.ip,
-        clientPort: warm.localPort,
-        frontendIp: entry.ip,
-        frontendPort: port,
-      };
-      const one = {
-        entry: entry.name,
-        flow,
-        backend: { name: backend!, ip: pod.ip, port: 8080 },
-        countedBefore,
-      };
+      const one = watchedFlow(client, entry, port, k, { name: pod.name, ip: pod.ip, port: 8080 });
       await expectOneFlow(ctx, c, one, warm.sent, 'before the endpoints changed');
       // Endpoints change under the connection: two are added, every other first one goes.
       await c.apply(members(later));

@@ -113,3 +113,66 @@ export async function expectOneFlow(
     });
   }
 }
+
+/** A keep-alive connection opened from a client to a node's port, once it has carried requests. */
+export interface KeepAlive {
+  /** "new connections" on the entry node just before it opened (eBPF only). */
+  countedBefore: number | undefined;
+  record: StreamRecord;
+}
+
+/**
+ * Opens a keep-alive stream `id` from `client` to `entry`'s `port` and waits until `requests`
+ * were answered (or one failed), up to 5 s.
+ */
+export async function openKeepAlive(
+  c: Cluster,
+  opts: {
+    client: string;
+    entry: { name: string; ip: string };
+    port: number;
+    id: string;
+    requests: number;
+    maxDurationMs: number;
+  },
+): Promise<KeepAlive> {
+  const countedBefore = await newConnections(c, opts.entry.name);
+  await c.streamStart(opts.client, {
+    id: opts.id,
+    host: opts.entry.ip,
+    port: opts.port,
+    intervalMs: 50,
+    requestTimeoutMs: 1000,
+    maxDurationMs: opts.maxDurationMs,
+  });
+  const record = await waitStream(
+    c,
+    opts.client,
+    opts.id,
+    (r) => r.ok >= opts.requests || r.failed > 0,
+    5000,
+  );
+  return { countedBefore, record };
+}
+
+/** The flow a keep-alive connection is in the entry node's kernel, with the backend it reached. */
+export function watchedFlow(
+  client: { ip: string },
+  entry: { name: string; ip: string },
+  port: number,
+  k: KeepAlive,
+  backend: WatchedFlow['backend'],
+): WatchedFlow {
+  return {
+    entry: entry.name,
+    flow: {
+      protocol: 'TCP',
+      clientIp: client.ip,
+      clientPort: k.record.localPort!,
+      frontendIp: entry.ip,
+      frontendPort: port,
+    },
+    backend,
+    countedBefore: k.countedBefore,
+  };
+}
