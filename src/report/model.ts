@@ -104,6 +104,25 @@ export interface FigureEvidence {
   better?: 'higher' | 'lower';
   where?: string;
   label?: string;
+  /** The guide's claim this figure is held against, in the guide's words: `10-25 % more throughput`. */
+  claim?: string;
+  /**
+   * Where the report draws the figure: figures with the same chart title are drawn together, one
+   * bar (or, with `x`, one point of a line) per series.
+   */
+  chart?: FigureChart;
+}
+
+/** A figure's place in a chart of the report's performance section. */
+export interface FigureChart {
+  /** The chart's title; also what groups figures into one chart. */
+  title: string;
+  /** The bar's or line's name: `eBPF Tunnel`, `iptables`. */
+  series: string;
+  /** For a line chart: the figure's position on the horizontal axis (e.g. number of Services). */
+  x?: number;
+  /** The horizontal axis' name, for a line chart. */
+  xLabel?: string;
 }
 
 /** One item of proof attached to a requirement. */
