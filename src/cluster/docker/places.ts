@@ -18,9 +18,14 @@ import type { ClientInfo, NodeInfo, PodInfo, Topology } from '../types.ts';
 import { containerPid } from './containers.ts';
 import { containerName } from './plan.ts';
 
-/** Prefixes an argv to run inside a container: its network, its files, its processes' view. */
+/**
+ * Prefixes an argv to run inside a container: its network, its files, its processes' view.
+ * TMPDIR is dropped: this machine's scratch directory (a run's suites have one of their own)
+ * does not exist in the container's files, and programs that keep temporary files there
+ * (iperf3's stream buffers) would fail.
+ */
 export function enterContainer(pid: number, argv: readonly string[]): string[] {
-  return ['nsenter', '-t', String(pid), '-n', '-m', '-p', '--', ...argv];
+  return ['nsenter', '-t', String(pid), '-n', '-m', '-p', '--', 'env', '-u', 'TMPDIR', ...argv];
 }
 
 /** Prefixes an argv of this machine's program to run in a container's network only. */

@@ -106,6 +106,9 @@ describe('entering containers', () => {
       '-m',
       '-p',
       '--',
+      'env',
+      '-u',
+      'TMPDIR',
       'ip',
       'link',
     ]);
