@@ -19,7 +19,7 @@ import {
   percent,
 } from './evidence-text.ts';
 import { configFacts, evidenceFacts, type Fact, kernelFacts, settingFacts, toolFacts } from './facts.ts';
-import { formatDuration } from './format.ts';
+import { formatDuration, html } from './format.ts';
 import {
   type Area,
   type Attachment,
@@ -43,16 +43,8 @@ import {
   soloView,
 } from './views.ts';
 
-/** Escapes text for HTML element content and double- or single-quoted attributes. */
-export function html(value: string | number): string {
-  return String(value)
-    .replace(/[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F]/g, '\uFFFD')
-    .replaceAll('&', '&amp;')
-    .replaceAll('<', '&lt;')
-    .replaceAll('>', '&gt;')
-    .replaceAll('"', '&quot;')
-    .replaceAll("'", '&#39;');
-}
+/** Escapes text for HTML content and attributes (defined with the other shared text formats). */
+export { html };
 
 const WORD: Record<Verdict, string> = {
   conformant: 'Conformant',
