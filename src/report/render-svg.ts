@@ -44,6 +44,26 @@ export function tickText(v: number): string {
   return Number(v.toPrecision(6)).toLocaleString('en-US', { maximumFractionDigits: 3 });
 }
 
+// One recorded series split by lane or run shares its colour; its lines differ by dash and its
+// bars by shade, so two runs' lines stay apart even where they cross.
+const DASHES = ['', '7 4', '2 3', '10 3 2 3'];
+const SHADES = [1, 0.7, 0.5, 0.35];
+
+/** For each series of a chart, how many before it share its recorded series. */
+function variants(chart: PerformanceChart): number[] {
+  const seen = new Map<string, number>();
+  return chart.series.map((s) => {
+    const k = seen.get(s.series) ?? 0;
+    seen.set(s.series, k + 1);
+    return k;
+  });
+}
+
+function dashOf(variant: number): string {
+  const dash = DASHES[variant % DASHES.length];
+  return dash ? ` stroke-dasharray="${dash}"` : '';
+}
+
 function pointText(p: ChartPoint): string {
   return measuredText(p);
 }
@@ -63,7 +83,15 @@ function head(id: string, chart: PerformanceChart, width: number, height: number
  * than once), scaled from zero to the largest reading with its spread, each with its value.
  */
 export function barChartSvg(chart: PerformanceChart, id: string, colours: Map<string, string>): string {
-  const bars = chart.series.flatMap((s) => s.points.map((p) => ({ s, p, label: pointText(p) })));
+  const variant = variants(chart);
+  const bars = chart.series.flatMap((s, i) =>
+    s.points.map((p) => ({
+      s,
+      p,
+      label: pointText(p),
+      shade: SHADES[(variant[i] ?? 0) % SHADES.length] ?? 1,
+    })),
+  );
   const labelW = Math.min(260, Math.max(60, Math.max(...bars.map((b) => textWidth(b.s.name))) + 12));
   const valueW = Math.max(...bars.map((b) => textWidth(b.label))) + 12;
   const barW = 320;
@@ -74,7 +102,7 @@ export function barChartSvg(chart: PerformanceChart, id: string, colours: Map<st
   const max = Math.max(...bars.map(({ p }) => p.value + (p.spread ?? 0)), 0) || 1;
   const x = (v: number) => labelW + (Math.max(0, v) / max) * barW;
   const desc = `Bar chart. ${bars.map((b) => `${b.s.name}: ${b.label}`).join('; ')}.`;
-  const body = bars.map(({ s, p, label }, i) => {
+  const body = bars.map(({ s, p, label, shade }, i) => {
     const y = top + i * rowH;
     const mid = y + rowH / 2;
     const colour = colours.get(s.series) ?? PALETTE[0];
@@ -88,7 +116,7 @@ export function barChartSvg(chart: PerformanceChart, id: string, colours: Map<st
     return (
       `<g class="c-bar"><title>${html(`${s.name}: ${label} (${where})`)}</title>` +
       `<text class="c-label" x="${n(labelW - 8)}" y="${n(mid + 4)}" text-anchor="end">${html(s.name)}</text>` +
-      `<rect class="bar" x="${n(labelW)}" y="${n(mid - 8)}" width="${n(Math.max(end - labelW, 0))}" height="16" rx="2" fill="${colour}"/>` +
+      `<rect class="bar" x="${n(labelW)}" y="${n(mid - 8)}" width="${n(Math.max(end - labelW, 0))}" height="16" rx="2" fill="${colour}"${shade < 1 ? ` fill-opacity="${shade}"` : ''}/>` +
       whisker +
       `<text class="c-value" x="${n(labelX)}" y="${n(mid + 4)}">${html(label)}</text></g>`
     );
@@ -151,16 +179,23 @@ export function lineChartSvg(chart: PerformanceChart, id: string, colours: Map<s
   const left = 70;
   const right = width - 24;
   // The legend wraps onto as many rows as it needs above the plot.
-  const legend: { x: number; row: number; name: string; colour: string }[] = [];
+  const variant = variants(chart);
+  const legend: { x: number; row: number; name: string; colour: string; dash: string }[] = [];
   let lx = 0;
   let row = 0;
-  for (const s of chart.series) {
+  for (const [i, s] of chart.series.entries()) {
     const w = 26 + textWidth(s.name) + 18;
     if (lx > 0 && lx + w > width) {
       lx = 0;
       row += 1;
     }
-    legend.push({ x: lx, row, name: s.name, colour: colours.get(s.series) ?? PALETTE[0] ?? '#2f81f7' });
+    legend.push({
+      x: lx,
+      row,
+      name: s.name,
+      colour: colours.get(s.series) ?? PALETTE[0] ?? '#2f81f7',
+      dash: dashOf(variant[i] ?? 0),
+    });
     lx += w;
   }
   const top = 30 + (row + 1) * 18 + 12;
@@ -195,10 +230,10 @@ export function lineChartSvg(chart: PerformanceChart, id: string, colours: Map<s
   const legendSvg = legend
     .map(
       (l) =>
-        `<g class="c-legend" transform="translate(${n(l.x)} ${30 + l.row * 18})"><path d="M0 6H20" stroke="${l.colour}" stroke-width="2.5"/><circle cx="10" cy="6" r="3.5" fill="${l.colour}"/><text class="c-label" x="26" y="10">${html(l.name)}</text></g>`,
+        `<g class="c-legend" transform="translate(${n(l.x)} ${30 + l.row * 18})"><path d="M0 6H20" stroke="${l.colour}" stroke-width="2.5"${l.dash}/><circle cx="10" cy="6" r="3.5" fill="${l.colour}"/><text class="c-label" x="26" y="10">${html(l.name)}</text></g>`,
     )
     .join('');
-  const lines = chart.series.map((s) => {
+  const lines = chart.series.map((s, i) => {
     const colour = colours.get(s.series) ?? PALETTE[0];
     const path = s.points.map((p) => `${n(sx.at(p.x ?? 0))},${n(clampY(p.value))}`).join(' ');
     const marks = s.points.map((p) => {
@@ -210,7 +245,7 @@ export function lineChartSvg(chart: PerformanceChart, id: string, colours: Map<s
       const what = `${s.name}, ${tickText(p.x ?? 0)}${chart.xLabel ? ` ${chart.xLabel}` : ''}: ${pointText(p)}`;
       return `${whisker}<circle class="point" cx="${n(cx)}" cy="${n(clampY(p.value))}" r="3.5" fill="${colour}"><title>${html(what)}</title></circle>`;
     });
-    return `<g class="c-series"><title>${html(s.name)}</title><polyline points="${path}" fill="none" stroke="${colour}" stroke-width="2"/>${marks.join('')}</g>`;
+    return `<g class="c-series"><title>${html(s.name)}</title><polyline points="${path}" fill="none" stroke="${colour}" stroke-width="2"${dashOf(variant[i] ?? 0)}/>${marks.join('')}</g>`;
   });
   const desc =
     `Line chart${scaleNote.length ? ` (log scale on ${scaleNote.join(' and ')})` : ''}. ` +

@@ -123,6 +123,24 @@ describe('line charts', () => {
     expect(linear).toContain('Line chart (log scale on x).');
   });
 
+  test('one series split by run keeps its colour, and its lines differ by dash', () => {
+    const split: PerformanceChart = {
+      ...perPacket,
+      series: [
+        { ...perPacket.series[0]!, name: 'eBPF · r1' },
+        { ...perPacket.series[0]!, name: 'eBPF · r2' },
+      ],
+    };
+    const svg2 = lineChartSvg(split, 'c', colours);
+    const lines = [...svg2.matchAll(/<polyline [^>]*\/>/g)].map((m) => m[0]);
+    expect(lines).toHaveLength(2);
+    expect(lines.every((l) => l.includes(`stroke="${colours.get('eBPF')}"`))).toBe(true);
+    expect(lines[0]).not.toContain('stroke-dasharray');
+    expect(lines[1]).toContain('stroke-dasharray="7 4"');
+    const bars = barChartSvg({ ...split, kind: 'bar' }, 'c', colours);
+    expect(bars.match(/fill-opacity="0.7"/g)).toHaveLength(3);
+  });
+
   test('chartSvg draws each chart as its kind says', () => {
     expect(chartSvg(perPacket, 'x', colours)).toContain('<polyline ');
     expect(chartSvg(throughput, 'x', colours)).toContain('<rect class="bar"');
