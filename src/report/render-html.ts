@@ -1,9 +1,10 @@
 /**
  * The run as one self-contained HTML page for people (release managers, kernel vendors): the
- * verdict in a banner, a matrix of area by mode, the failures, every requirement with its
- * evidence and links to its evidence files behind a click, and the environment. Inline CSS and a
- * little inline JS; a content security policy forbids loading anything, so the page reads the
- * same offline and archived (evidence files are links beside it, opened only when clicked).
+ * verdict in a banner, a matrix of area by mode, the failures, the measured figures with their
+ * charts (inline SVG), every requirement with its evidence and links to its evidence files behind
+ * a click, and the environment. Inline CSS and a little inline JS; a content security policy
+ * forbids loading anything, so the page reads the same offline and archived (evidence files are
+ * links beside it, opened only when clicked).
  * A qualification page is the same with a column per pass of each run and a section per run.
  */
 import {
@@ -19,7 +20,7 @@ import {
   percent,
 } from './evidence-text.ts';
 import { configFacts, evidenceFacts, type Fact, kernelFacts, settingFacts, toolFacts } from './facts.ts';
-import { formatDuration } from './format.ts';
+import { formatDuration, html } from './format.ts';
 import {
   type Area,
   type Attachment,
@@ -33,6 +34,8 @@ import {
   type Run,
   type Verdict,
 } from './model.ts';
+import { collectPerformance, measuredText, type Performance } from './performance.ts';
+import { chartSvg, seriesColours } from './render-svg.ts';
 import {
   areaNamesOf,
   columnsOf,
@@ -43,16 +46,8 @@ import {
   soloView,
 } from './views.ts';
 
-/** Escapes text for HTML element content and double- or single-quoted attributes. */
-export function html(value: string | number): string {
-  return String(value)
-    .replace(/[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F]/g, '\uFFFD')
-    .replaceAll('&', '&amp;')
-    .replaceAll('<', '&lt;')
-    .replaceAll('>', '&gt;')
-    .replaceAll('"', '&quot;')
-    .replaceAll("'", '&#39;');
-}
+/** Escapes text for HTML content and attributes (defined with the other shared text formats). */
+export { html };
 
 const WORD: Record<Verdict, string> = {
   conformant: 'Conformant',
@@ -251,6 +246,55 @@ function failuresSection(views: readonly RunView[]): string {
   return `<section id="failures"><h2>Failures <span class="count-badge">${failed.length + problems.length}</span></h2>${rows.join('')}${probs.join('')}</section>`;
 }
 
+function requirementRowId(view: RunView, pass: Pass, passIndex: number, area: Area, index: number): string {
+  const r = area.requirements[index];
+  return `${areaAnchor(view, pass, passIndex, area.name)}-${index}-${slug(r?.id ?? '')}`;
+}
+
+const BETTER = { higher: '↑', lower: '↓' } as const;
+
+/** The performance section: the charts, then every figure in a table; nothing without figures. */
+function performanceSection(views: readonly RunView[], perf: Performance): string {
+  if (perf.rows.length === 0) return '';
+  const byRun = perf.rows.some((r) => r.run);
+  const rows = perf.rows.map((r) => {
+    const view = views[r.at.view];
+    const pass = view?.run.passes[r.at.pass];
+    const area = pass?.areas[r.at.area];
+    const id =
+      view && pass && area ? requirementRowId(view, pass, r.at.pass, area, r.at.requirement) : undefined;
+    const req = id
+      ? `<a class="rid" href="#${html(id)}" title="${html(r.statement)}">${html(r.requirement)}</a>`
+      : `<span class="rid">${html(r.requirement)}</span>`;
+    const better = r.better
+      ? ` <span class="better" title="${html(r.better)} is better">${BETTER[r.better]}</span>`
+      : '';
+    return (
+      `<tr>${byRun ? `<td><code>${html(r.run)}</code></td>` : ''}<td>${req}</td><td><code>${html(r.lane)}</code></td>` +
+      `<td>${html(r.name)}${r.label ? ` <span class="muted">(${html(r.label)})</span>` : ''}${r.where ? `<small class="ctx">${html(r.where)}</small>` : ''}</td>` +
+      `<td class="num">${html(measuredText(r))}${better}</td>` +
+      `<td>${r.claim ? html(r.claim) : '<span class="muted">—</span>'}</td><td>${pill(r.verdict)}</td></tr>`
+    );
+  });
+  const headCells = [
+    ...(byRun ? ['run'] : []),
+    'requirement',
+    'lane',
+    'figure',
+    'measured',
+    'guide’s claim',
+    'verdict',
+  ];
+  const table = `<table class="perf"><thead><tr>${headCells.map((h) => `<th scope="col">${html(h)}</th>`).join('')}</tr></thead><tbody>${rows.join('')}</tbody></table>`;
+  const colours = seriesColours(perf);
+  const charts = perf.charts.map(
+    (chart, i) => `<figure class="chart" id="chart-${i}">${chartSvg(chart, `chart-${i}`, colours)}</figure>`,
+  );
+  const note = `<p class="muted small">${perf.rows.length} figure${perf.rows.length === 1 ? '' : 's'}; ↑ higher is better, ↓ lower is better; ± the spread between repeats.</p>`;
+  // The charts give the picture at a glance; the table under them holds every number.
+  return `<section id="performance"><h2>Performance</h2>${note}${charts.length ? `<div class="charts">${charts.join('')}</div>` : ''}${table}</section>`;
+}
+
 function passesHtml(view: RunView): string {
   return view.run.passes
     .map((pass, i) => {
@@ -258,7 +302,7 @@ function passesHtml(view: RunView): string {
       const areas = pass.areas.map((area) => {
         const anchor = areaAnchor(view, pass, i, area.name);
         const rows = area.requirements.map((r, j) =>
-          requirementRow(`${anchor}-${j}-${slug(r.id)}`, view, pass, area, r, false, false),
+          requirementRow(requirementRowId(view, pass, i, area, j), view, pass, area, r, false, false),
         );
         const problems = area.problems.map(
           (p) => `<div class="problem">${pill('error')}<pre>${html(p)}</pre></div>`,
@@ -457,6 +501,15 @@ h5{margin:10px 0 4px;font-size:12px;text-transform:uppercase;letter-spacing:.06e
 .files a{font-family:ui-monospace,Menlo,monospace;font-weight:600}.files .omitted{color:var(--err)}.ev-line{margin:8px 0;color:var(--muted)}
 .run-head{display:flex;gap:10px;align-items:center;flex-wrap:wrap}.runs{border-collapse:collapse;width:100%}.runs th,.runs td{text-align:left;padding:4px 10px 4px 0;vertical-align:top;width:auto}.runs thead th{color:var(--muted);font-size:12px;font-weight:600}.runs tbody tr{border-top:1px solid var(--line)}.notice{border:1px solid var(--err);background:var(--err-bg);border-radius:6px;padding:8px 12px;margin:12px 0}
 .matrix thead tr.runs th{font-family:inherit;text-transform:none;font-size:12px;color:var(--fg);border-bottom:2px solid var(--line)}
+.perf{border-collapse:collapse;width:100%;background:var(--card);border:1px solid var(--line);border-radius:8px}
+.perf th,.perf td{text-align:left;padding:6px 10px;vertical-align:top;border-top:1px solid var(--line)}.perf thead th{color:var(--muted);font-size:12px;font-weight:600;border-top:0}
+.perf td.num{font-variant-numeric:tabular-nums;white-space:nowrap}.perf .rid{white-space:nowrap}.better{color:var(--ok);font-weight:700}
+.charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(100%,500px),1fr));gap:14px;margin:0 0 14px}
+.chart{margin:0;padding:12px 14px;background:var(--card);border:1px solid var(--line);border-radius:8px;overflow-x:auto}
+.chart-svg{display:block;max-width:100%;height:auto;font-size:12px}.chart-svg text{fill:var(--fg)}
+.chart-svg .c-title{font-size:14px;font-weight:600}.chart-svg .c-note,.chart-svg .c-tick,.chart-svg .c-axis-label{fill:var(--muted)}
+.chart-svg .c-value{font-variant-numeric:tabular-nums}.chart-svg .c-axis{stroke:var(--muted);fill:none}.chart-svg .c-grid{stroke:var(--line);fill:none}
+.chart-svg .c-spread{stroke:var(--fg);stroke-width:1.2;fill:none;opacity:.7}
 @media (max-width:760px){.req>summary{grid-template-columns:1fr auto}.req>summary .stmt{grid-column:1/-1}.counts{flex-wrap:wrap}}
 @media print{.toolbar{display:none}.req-body{display:block}}
 `;
@@ -489,6 +542,7 @@ export function renderHtml(run: Run): string {
     capNotice(run),
     `<section id="matrix"><h2>Areas by mode</h2>${run.passes.length ? matrix(views) : '<p class="muted">No passes ran.</p>'}</section>`,
     failuresSection(views),
+    performanceSection(views, collectPerformance(views)),
     requirementsSection(views),
     environmentSection(views),
     '</main>',
@@ -516,6 +570,7 @@ export function renderQualificationHtml(q: Qualification): string {
     `<section id="matrix"><h2>Areas by run and mode</h2>${columnsOf(views).length ? matrix(views) : '<p class="muted">No passes ran.</p>'}</section>`,
     `<section id="differences"><h2>What differs between the runs</h2>${differences}</section>`,
     failuresSection(views),
+    performanceSection(views, collectPerformance(views)),
     requirementsSection(views),
     environmentSection(views),
     '</main>',

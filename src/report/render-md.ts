@@ -1,7 +1,8 @@
 /**
  * The run as Markdown for people (pull requests, release notes): the verdict and a matrix of
- * area by mode first, then the failures with their evidence and evidence files, then every
- * requirement with one line of evidence, then the environment. A qualification report reads the
+ * area by mode first, then the failures with their evidence and evidence files, then the measured
+ * figures and their charts (when there are any), then every requirement with one line of
+ * evidence, then the environment. A qualification report reads the
  * same way, with a column per pass of each run and each run's environment.
  */
 import {
@@ -35,6 +36,13 @@ import {
   type Run,
   type Verdict,
 } from './model.ts';
+import {
+  collectPerformance,
+  measuredText,
+  type Performance,
+  type PerformanceChart,
+  valueText,
+} from './performance.ts';
 import {
   areaNamesOf,
   columnsOf,
@@ -234,6 +242,102 @@ function failuresSection(views: readonly RunView[]): string[] {
   return out;
 }
 
+const ARROW = { higher: ' ↑', lower: ' ↓' } as const;
+
+// Eighths of a block, so bars a few percent apart still differ in a comment's monospace font.
+const EIGHTHS = ['', '▏', '▎', '▍', '▌', '▋', '▊', '▉'];
+
+/** A bar of block characters, `value` of `max` over `width` characters. */
+export function textBar(value: number, max: number, width = 28): string {
+  const eighths = max > 0 ? Math.round((Math.max(0, Math.min(value, max)) / max) * width * 8) : 0;
+  return '█'.repeat(Math.floor(eighths / 8)) + (EIGHTHS[eighths % 8] ?? '');
+}
+
+function padEnd(text: string, width: number): string {
+  return text + ' '.repeat(Math.max(0, width - [...text].length));
+}
+
+function barChartMd(chart: PerformanceChart): string[] {
+  const bars = chart.series.flatMap((s) => s.points.map((p) => ({ name: s.name, p })));
+  const max = Math.max(0, ...bars.map(({ p }) => p.value));
+  const nameW = Math.max(...bars.map((b) => [...b.name].length));
+  const lines = bars.map(
+    ({ name, p }) => `${padEnd(name, nameW)}  ${padEnd(textBar(p.value, max), 28)}  ${measuredText(p)}`,
+  );
+  return [mdBlock(lines)];
+}
+
+// A line chart reads as a table in a comment: its positions down, its series across.
+function lineChartMd(chart: PerformanceChart): string[] {
+  const xs = [...new Set(chart.series.flatMap((s) => s.points.map((p) => p.x ?? 0)))].sort((a, b) => a - b);
+  const unit = chart.unit;
+  const head = [
+    mdText(chart.xLabel ?? 'x'),
+    ...chart.series.map((s) => `${mdText(s.name)}${unit ? ` (${mdText(unit)})` : ''}`),
+  ];
+  const rows = xs.map((x) => [
+    valueText(x),
+    ...chart.series.map((s) => {
+      const at = s.points.filter((p) => (p.x ?? 0) === x);
+      if (at.length === 0) return '—';
+      return at.map((p) => mdText(unit ? measuredText({ ...p, unit: '' }) : measuredText(p))).join(', ');
+    }),
+  ]);
+  return [
+    [
+      `| ${head.join(' | ')} |`,
+      `| ${head.map(() => '---:').join(' | ')} |`,
+      ...rows.map((r) => `| ${r.join(' | ')} |`),
+    ].join('\n'),
+  ];
+}
+
+function performanceSection(perf: Performance): string[] {
+  if (perf.rows.length === 0) return [];
+  const byRun = perf.rows.some((r) => r.run);
+  const head = [
+    ...(byRun ? ['run'] : []),
+    'requirement',
+    'lane',
+    'figure',
+    'measured',
+    "guide's claim",
+    'verdict',
+  ];
+  const rows = perf.rows.map((r) => [
+    ...(byRun ? [mdCode(r.run, true)] : []),
+    `**${mdText(r.requirement)}**`,
+    mdCode(r.lane, true),
+    mdText(`${r.name}${r.label ? ` (${r.label})` : ''}${r.where ? ` on ${r.where}` : ''}`),
+    `${mdText(measuredText(r))}${r.better ? ARROW[r.better] : ''}`,
+    r.claim ? mdText(r.claim) : '—',
+    BADGE[r.verdict],
+  ]);
+  const requirements = new Set(perf.rows.map((r) => `${r.run} ${r.lane} ${r.requirement}`)).size;
+  const out = [
+    '## Performance',
+    '',
+    `${perf.rows.length} figure${perf.rows.length === 1 ? '' : 's'} from ${requirements} requirement result${requirements === 1 ? '' : 's'}; ↑ higher is better, ↓ lower is better; ± the spread between repeats.`,
+    '',
+  ];
+  // The charts give the picture at a glance; the table after them holds every number.
+  for (const chart of perf.charts) {
+    out.push(
+      `### ${mdText(chart.title)}${chart.better ? ` (${chart.better} is better)` : ''}`,
+      '',
+      ...(chart.kind === 'line' ? lineChartMd(chart) : barChartMd(chart)),
+      '',
+    );
+  }
+  if (perf.charts.length > 0) out.push('### Every figure', '');
+  return [...out, table(head, rows), ''];
+}
+
+/** The performance section: each chart as text, then every figure in a table; nothing without figures. */
+export function mdPerformance(source: Run | Qualification): string {
+  return tidy(performanceSection(collectPerformance(source))).trimEnd();
+}
+
 function noteOf(r: Requirement, base: string): string {
   if (r.verdict === 'conformant') return mdEvidenceLine(r, base);
   return mdText(r.reason ?? r.failure?.message.split('\n')[0] ?? '');
@@ -372,6 +476,7 @@ export function renderMarkdown(run: Run): string {
     run.passes.length > 0 ? mdMatrix(run) : '_No passes ran._',
     '',
     ...failuresSection(views),
+    ...performanceSection(collectPerformance(views)),
     ...requirementsSection(views),
     '## Environment',
     '',
@@ -420,6 +525,7 @@ export function renderQualificationMarkdown(q: Qualification): string {
       : ['Nothing: the same requirements, the same report schema.']),
     '',
     ...failuresSection(views),
+    ...performanceSection(collectPerformance(views)),
     ...requirementsSection(views),
     '## Environment',
     '',

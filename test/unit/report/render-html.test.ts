@@ -1,5 +1,8 @@
 import { describe, expect, test } from 'vitest';
-import { html, renderHtml } from '../../../src/report/render-html.ts';
+import { mergeRuns } from '../../../src/report/merge.ts';
+import { SCHEMA_VERSION } from '../../../src/report/model.ts';
+import { html, renderHtml, renderQualificationHtml } from '../../../src/report/render-html.ts';
+import { figureFreeRun, perfRun } from './perf-sample-run.ts';
 import { conformantRun, NASTY, sampleRun } from './sample-run.ts';
 
 describe('html()', () => {
@@ -120,5 +123,90 @@ describe('evidence files in report.html', () => {
     expect(page).toContain(
       '<p class="ev-line">every node answered; the echo server saw 172.18.0.100 each time</p>',
     );
+  });
+});
+
+describe('the performance section of report.html', () => {
+  const page = renderHtml(perfRun());
+  const start = page.indexOf('<section id="performance">');
+  const section = page.slice(start, page.indexOf('</section>', start));
+
+  test('comes after the failures and before all requirements, and only when there are figures', () => {
+    expect(start).toBeGreaterThan(page.indexOf('<section id="failures">'));
+    expect(page.indexOf('<section id="requirements">')).toBeGreaterThan(start);
+    expect(renderHtml(figureFreeRun())).not.toContain('id="performance"');
+    expect(renderHtml(figureFreeRun())).not.toContain('<svg');
+  });
+
+  test('a table row per figure, linked to its requirement', () => {
+    const table = section.slice(section.indexOf('<table class="perf">'));
+    expect(table.match(/<tbody>.*<\/tbody>/)?.[0].match(/<tr>/g)).toHaveLength(20);
+    expect(table).toContain(
+      '<th scope="col">requirement</th><th scope="col">lane</th><th scope="col">figure</th><th scope="col">measured</th><th scope="col">guide’s claim</th><th scope="col">verdict</th>',
+    );
+    const row = table.slice(
+      table.indexOf('<tr><td><a class="rid" href="#p1-bpf-dsr-performance-2-perf-003"'),
+    );
+    expect(row.slice(0, row.indexOf('</tr>'))).toContain(
+      '<td class="num">61 µs ± 2 <span class="better" title="lower is better">↓</span></td><td>lower latency than iptables</td>',
+    );
+    // The link's target is the requirement's own row.
+    expect(page).toContain(
+      '<details class="req v-non-conformant" data-verdict="non-conformant" id="p1-bpf-dsr-performance-2-perf-003"',
+    );
+  });
+
+  test('a figure per chart, inline SVG, with the page loading nothing', () => {
+    expect(section.match(/<figure class="chart" id="chart-\d+"><svg /g)).toHaveLength(3);
+    expect(section.match(/<rect class="bar"/g)).toHaveLength(6);
+    expect(section.match(/<circle class="point"/g)).toHaveLength(6);
+    expect(section).toContain('>Services (log scale)</text>');
+    expect(page).not.toMatch(/<(link|img|iframe|object|embed)\b/);
+    expect(page).not.toMatch(/(src|href)="(https?:)?\/\//);
+  });
+
+  test('text from the figures is escaped in the table and the charts', () => {
+    const run = perfRun();
+    run.passes[0]!.areas.at(-1)!.requirements[0]!.evidence.push({
+      kind: 'figure',
+      name: NASTY,
+      value: 1,
+      unit: NASTY,
+      claim: NASTY,
+      label: NASTY,
+      where: NASTY,
+      chart: { title: NASTY, series: NASTY },
+    });
+    const out = renderHtml(run);
+    expect(out).not.toContain('<script>alert');
+    expect(out).not.toContain('\u0001');
+    const perf = out.slice(
+      out.indexOf('<section id="performance">'),
+      out.indexOf('<section id="requirements">'),
+    );
+    expect(perf).toContain(
+      '<title id="chart-1-t">&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;q&#39;',
+    );
+    expect(perf).toContain('<td>&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;q&#39;');
+  });
+
+  test('a qualification shows the figures of every run, with a run column', () => {
+    const other = structuredClone(perfRun());
+    other.runId = 'r-6.1';
+    const q = mergeRuns(
+      [perfRun(), other].map((run) => ({ run, source: run.runId, sourceSchemaVersion: SCHEMA_VERSION })),
+      'q',
+    );
+    const out = renderQualificationHtml(q);
+    const perf = out.slice(
+      out.indexOf('<section id="performance">'),
+      out.indexOf('<section id="requirements">'),
+    );
+    expect(perf).toContain('<th scope="col">run</th><th scope="col">requirement</th>');
+    expect(perf).toContain(
+      '<tr><td><code>r-6.1</code></td><td><a class="rid" href="#r0-p0-bpf-tunnel-map-full-0-mf-001"',
+    );
+    expect(out).toContain('id="r0-p0-bpf-tunnel-map-full-0-mf-001"');
+    expect(perf.match(/<rect class="bar"/g)).toHaveLength(12);
   });
 });

@@ -1,6 +1,17 @@
 import { describe, expect, test } from 'vitest';
-import { mdBlock, mdCode, mdText, renderMarkdown } from '../../../src/report/render-md.ts';
-import { conformantRun, sampleRun } from './sample-run.ts';
+import { mergeRuns } from '../../../src/report/merge.ts';
+import { SCHEMA_VERSION } from '../../../src/report/model.ts';
+import {
+  mdBlock,
+  mdCode,
+  mdPerformance,
+  mdText,
+  renderMarkdown,
+  renderQualificationMarkdown,
+  textBar,
+} from '../../../src/report/render-md.ts';
+import { figureFreeRun, perfRun } from './perf-sample-run.ts';
+import { conformantRun, NASTY, sampleRun } from './sample-run.ts';
 
 describe('escaping', () => {
   test('inline text cannot become markup, HTML or a table border', () => {
@@ -127,5 +138,94 @@ describe('evidence in report.md', () => {
     expect(renderMarkdown(run)).toContain(
       '[a (b) \\[c\\].pcap](evidence/bpf-Tunnel/NP-002/a%20%28b%29%20%5Bc%5D.pcap)',
     );
+  });
+});
+
+describe('the performance section of report.md', () => {
+  const md = renderMarkdown(perfRun());
+  const section = md.slice(md.indexOf('## Performance'), md.indexOf('## All requirements'));
+
+  test('comes after the failures and before all requirements, and only when there are figures', () => {
+    expect(md.indexOf('## Performance')).toBeGreaterThan(md.indexOf('## Failures'));
+    expect(section.length).toBeGreaterThan(0);
+    expect(renderMarkdown(figureFreeRun())).not.toContain('## Performance');
+    expect(mdPerformance(figureFreeRun())).toBe('');
+  });
+
+  test('a table row per figure: requirement, lane, figure, value ± spread, the claim, the verdict', () => {
+    expect(section).toContain("| requirement | lane | figure | measured | guide's claim | verdict |");
+    expect(section).toContain(
+      '| **PERF-001** | `bpf/DSR` | throughput NodePort client-\\>pod, eBPF DSR / iptables | 1.31 ± 0.04 ↑ | 10-25 % more throughput than iptables | ✅ conformant |',
+    );
+    expect(section).toContain(
+      '| **PERF-003** | `bpf/DSR` | latency p99, eBPF DSR | 212 µs ± 9 ↓ | lower latency than iptables | ❌ non-conformant |',
+    );
+    expect(section).toContain(
+      '| **PERF-001** | `iptables/Tunnel` | connections per second, iptables | 18400 conn/s ± 500 ↑ | — |',
+    );
+    expect(section.match(/^\| \*\*[A-Z]+-\d+\*\* \|/gm)).toHaveLength(20);
+  });
+
+  test('a bar chart is a block of bars scaled to the largest value', () => {
+    expect(section).toContain('### throughput, Gbit/s (higher is better)');
+    const block = section.slice(section.indexOf('```text', section.indexOf('### throughput')));
+    const lines = block.split('\n').slice(1, 4);
+    expect(lines).toEqual([
+      'eBPF Tunnel  █████████████████████████▍    9.41 Gbit/s ± 0.12',
+      'eBPF DSR     ████████████████████████████  10.4 Gbit/s ± 0.2',
+      'iptables     █████████████████████▍        7.95 Gbit/s ± 0.15',
+    ]);
+  });
+
+  test('a line chart is a small table: x down, series across', () => {
+    const at = section.indexOf('### per-packet cost, ns (lower is better)');
+    expect(at).toBeGreaterThan(0);
+    expect(section.slice(at)).toContain(
+      [
+        '| Services | eBPF (ns) | iptables (ns) |',
+        '| ---: | ---: | ---: |',
+        '| 10 | 92 ± 3 | 118 ± 4 |',
+        '| 1000 | 95 ± 3 | 1240 ± 30 |',
+        '| 10000 | 101 ± 3 | 11800 ± 260 |',
+      ].join('\n'),
+    );
+  });
+
+  test('text bars use eighths of a block', () => {
+    expect(textBar(1, 1, 4)).toBe('████');
+    expect(textBar(0.5, 1, 3)).toBe('█▌');
+    expect(textBar(0, 1)).toBe('');
+    expect(textBar(-2, 1)).toBe('');
+  });
+
+  test('names, claims and chart titles cannot become markup', () => {
+    const run = perfRun();
+    run.passes[0]!.areas.at(-1)!.requirements[0]!.evidence.push({
+      kind: 'figure',
+      name: NASTY,
+      value: 1,
+      claim: NASTY,
+      chart: { title: NASTY, series: NASTY, x: 1, xLabel: NASTY },
+    });
+    const out = mdPerformance(run);
+    expect(out).not.toContain('<script>');
+    expect(out).not.toContain('\u0001');
+    const rows = out.split('\n').filter((l) => l.startsWith('| **PERF-001** | `bpf/Tunnel` | \\<script'));
+    expect(rows).toHaveLength(1);
+    expect(rows[0]?.replaceAll('\\|', '').split('|')).toHaveLength(8);
+    expect(out).toContain('### \\<script\\>alert');
+  });
+
+  test('a qualification names the run of each figure', () => {
+    const other = structuredClone(perfRun());
+    other.runId = 'r-6.1';
+    const q = mergeRuns(
+      [perfRun(), other].map((run) => ({ run, source: run.runId, sourceSchemaVersion: SCHEMA_VERSION })),
+      'q',
+    );
+    const out = renderQualificationMarkdown(q);
+    expect(out).toContain("| run | requirement | lane | figure | measured | guide's claim | verdict |");
+    expect(out).toContain('| `r-6.1` | **PERF-001** | `bpf/Tunnel` |');
+    expect(out).toContain('eBPF Tunnel · r-6.1');
   });
 });
