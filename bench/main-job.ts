@@ -27,6 +27,8 @@ export interface MainJobFigures {
   counts: ReturnType<typeof countVerdicts>;
   /** `pass requirement` of every requirement checked. */
   checked: string[];
+  /** Seconds each area's requirements took, summed over the passes, largest first. */
+  areas: [string, number][];
   nodeImage?: string;
 }
 
@@ -50,6 +52,9 @@ export async function benchMainJob(provider: ProviderName): Promise<MainJobFigur
       out: quiet,
     });
     const all = [...allRequirements(outcome.run)];
+    const areas = new Map<string, number>();
+    for (const x of all)
+      areas.set(x.area.name, (areas.get(x.area.name) ?? 0) + (x.requirement.durationMs ?? 0) / 1000);
     return {
       provider,
       seconds: (performance.now() - t0) / 1000,
@@ -58,6 +63,7 @@ export async function benchMainJob(provider: ProviderName): Promise<MainJobFigur
       checked: all
         .map((x) => `${x.pass.mode.dataplane}/${x.pass.mode.serviceMode} ${x.requirement.id}`)
         .sort(),
+      areas: [...areas].sort((a, b) => b[1] - a[1]),
       ...(outcome.run.config.nodeImage ? { nodeImage: outcome.run.config.nodeImage } : {}),
     };
   } finally {
@@ -86,6 +92,7 @@ export async function mainJobSection(): Promise<string[]> {
       ? f
       : `  ${f.provider.padEnd(6)} ${f.seconds.toFixed(0).padStart(5)} s  ${f.verdict} (${f.counts.conformant} conformant, ${f.counts['non-conformant']} non-conformant, ${f.counts.error} error, ${f.counts.skipped} skipped)${f.nodeImage ? `, node image ${f.nodeImage}` : ''}`;
   const lines = ['main job, every suite in three passes (netns, then docker)', line(netns), line(docker)];
+  if (typeof netns !== 'string') lines.push(...shares(netns));
   if (typeof netns !== 'string' && typeof docker !== 'string') {
     const same = JSON.stringify(netns.checked) === JSON.stringify(docker.checked);
     lines.push(
@@ -93,4 +100,18 @@ export async function mainJobSection(): Promise<string[]> {
     );
   }
   return lines;
+}
+
+/**
+ * Where a main job's time went: each area's requirements, summed over the passes, as seconds and
+ * as a share of the wall time (the rest is bring-up, switching passes, hooks and teardown).
+ */
+export function shares(f: Pick<MainJobFigures, 'provider' | 'seconds' | 'areas'>): string[] {
+  const inAreas = f.areas.reduce((sum, [, s]) => sum + s, 0);
+  const pct = (s: number) => `${((100 * s) / f.seconds).toFixed(0).padStart(3)} %`;
+  return [
+    `  ${f.provider}: each area's share of the ${f.seconds.toFixed(0)} s`,
+    ...f.areas.map(([name, s]) => `    ${name.padEnd(16)} ${s.toFixed(1).padStart(6)} s ${pct(s)}`),
+    `    ${'(outside areas)'.padEnd(16)} ${(f.seconds - inAreas).toFixed(1).padStart(6)} s ${pct(f.seconds - inAreas)}`,
+  ];
 }

@@ -4,10 +4,9 @@
  */
 import { bringupSection } from './bringup.ts';
 import { dsrSection } from './dsr.ts';
-import { latencySection } from './latency.ts';
 import { mainJobSection } from './main-job.ts';
 
-const sections: (() => Promise<string[]>)[] = [bringupSection, latencySection, dsrSection, mainJobSection];
+const sections: (() => Promise<string[]>)[] = [bringupSection, dsrSection, mainJobSection];
 const only = process.argv[2];
 
 for (const section of sections) {
