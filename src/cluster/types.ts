@@ -21,7 +21,13 @@ import type { BpfSource } from './state.ts';
 // reading means.
 export { TC_ACT } from '../dataplane/bpf/bpftool.ts';
 export type { CtKey } from '../dataplane/bpf/encoding.ts';
-export type { BpfDataplane, BpfLogRecord, NamedCounter, TestRun } from '../dataplane/bpf/index.ts';
+export type {
+  BpfDataplane,
+  BpfLogRecord,
+  NamedCounter,
+  TestRun,
+  TestRunOptions,
+} from '../dataplane/bpf/index.ts';
 export {
   MAP,
   MAP_USAGE_WARN_RATIO,

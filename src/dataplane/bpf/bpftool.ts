@@ -193,13 +193,19 @@ export interface ProgRunResult {
 /** tc return codes. */
 export const TC_ACT = { ok: 0, shot: 2, redirect: 7 } as const;
 
-/** How a test run is made: the place's run options, and how many times the kernel runs the program. */
+/** How a test run is made: the place's run options, how many times and on which CPU the kernel runs the program. */
 export interface ProgRunOptions extends PlaceRunOptions {
   /**
    * Runs of the program in the kernel, back to back on the same packet buffer (what one run
    * writes into the packet, the next one reads); `durationNs` is then their average.
    */
   repeat?: number;
+  /**
+   * The CPU to run on (bpftool is started under `taskset`). Timings taken on different CPUs of
+   * one machine can differ by a fifth (interrupts, other jobs), so figures to be compared are
+   * taken on one.
+   */
+  cpu?: number;
 }
 
 /**
@@ -214,15 +220,18 @@ export async function progRun(
   dataIn: Uint8Array,
   opts: ProgRunOptions = {},
 ): Promise<ProgRunResult> {
-  const { repeat, ...runOpts } = opts;
+  const { repeat, cpu, ...runOpts } = opts;
   if (repeat !== undefined && !(Number.isInteger(repeat) && repeat >= 1))
     throw new Error(`test run repeat must be a positive integer, not ${repeat}`);
+  if (cpu !== undefined && !(Number.isInteger(cpu) && cpu >= 0))
+    throw new Error(`test run cpu must be a CPU number, not ${cpu}`);
   const dir = await mkdtemp(join(tmpdir(), 'dpc-progrun-'));
   try {
     const inFile = join(dir, 'in');
     await writeFile(inFile, dataIn);
     const r = await place.execJson<{ retval: number; duration: number; data_out?: number[] }>(
       [
+        ...(cpu !== undefined ? ['taskset', '-c', String(cpu)] : []),
         'bpftool',
         '-j',
         'prog',

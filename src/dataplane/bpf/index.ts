@@ -23,7 +23,7 @@ import {
   type TcAttachment,
   tcPrograms,
 } from './attach.ts';
-import { type BatchOp, dumpMap, loadAll, progRun, runBatch } from './bpftool.ts';
+import { type BatchOp, dumpMap, loadAll, type ProgRunOptions, progRun, runBatch } from './bpftool.ts';
 import { type BpfMapSizes, buildBpf, mapSizesFrom } from './build.ts';
 import { diffMap, orderNodeOps, ownersOf, releasedOwners, type Shadow, shadowOf } from './diff.ts';
 import { planDsrOptout } from './dsr-optout.ts';
@@ -115,6 +115,9 @@ export interface TestRun {
   packet: ParsedPacket;
 }
 
+/** How a test run is made: how many runs the kernel makes back to back, and on which CPU. */
+export type TestRunOptions = Pick<ProgRunOptions, 'repeat' | 'cpu'>;
+
 /** A counter with the interface name resolved. */
 export interface NamedCounter extends CounterRow {
   /** Interface name in the node, or `if<N>` when it is gone. */
@@ -148,10 +151,10 @@ export interface BpfDataplane extends Dataplane {
   log(nodeName: string, since?: bigint): ReturnType<typeof readLog>;
   /**
    * Runs one of a node's pinned programs (a PROG name) on a crafted frame with BPF_PROG_TEST_RUN,
-   * `repeat` times back to back on the same buffer. The runs see the node's maps and FIB and
-   * write to its maps (conntrack, counters) as real packets would; nothing is sent.
+   * once or `repeat` times back to back on the same buffer. The runs see the node's maps and
+   * FIB and write to its maps (conntrack, counters) as real packets would; nothing is sent.
    */
-  testRun(nodeName: string, prog: string, packet: PacketSpec, repeat?: number): Promise<TestRun>;
+  testRun(nodeName: string, prog: string, packet: PacketSpec, opts?: TestRunOptions): Promise<TestRun>;
   /** Deletes a node's conntrack entries under these keys (a test run's); returns how many there were. */
   forgetConntrack(nodeName: string, keys: readonly CtKey[]): Promise<number>;
 }
@@ -829,14 +832,14 @@ class BpfDataplaneImpl implements BpfDataplane {
     return readLog(rt.node, rt.pins, since);
   }
 
-  async testRun(nodeName: string, prog: string, packet: PacketSpec, repeat?: number): Promise<TestRun> {
+  async testRun(
+    nodeName: string,
+    prog: string,
+    packet: PacketSpec,
+    opts: TestRunOptions = {},
+  ): Promise<TestRun> {
     const rt = this.node(nodeName);
-    const r = await progRun(
-      rt.node,
-      progPin(rt.pins, prog),
-      buildPacket(packet),
-      repeat !== undefined ? { repeat } : {},
-    );
+    const r = await progRun(rt.node, progPin(rt.pins, prog), buildPacket(packet), opts);
     return { retval: r.retval, durationNs: r.durationNs, packet: parsePacket(r.dataOut) };
   }
 
