@@ -6,7 +6,7 @@
  * the eBPF dataplane and, switched over, in the iptables one, whose chains grow with the count.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -50,12 +50,19 @@ const SYN_TTL = 255;
 /**
  * Test runs per visit of a count, after a few left out (the first run of a burst finds the
  * caches cold). Counts are visited on the way up and again on the way down (the largest, visited
- * once, gets twice the runs), and each count's figure is the median of all its runs: the machine's speed
- * drifts by a fifth and more over seconds (other jobs share its cores), and visiting 10 Services
+ * once, gets twice the runs), and each count's figure is the median of all its runs: the
+ * machine's speed drifts over seconds (other jobs share its cores), and visiting 10 Services
  * first and last keeps a drift from reading as growth.
  */
 const RUNS = 25;
 const WARMUP_RUNS = 3;
+/**
+ * The CPU every test run is pinned to: the machine's last (nodes share the machine's CPUs).
+ * Unpinned, a run lands on any CPU, and the CPUs of a machine shared with other jobs can differ
+ * in speed by a fifth (here they did): a count whose runs happened to land on the slower one
+ * more often would read as growth.
+ */
+const TEST_CPU = availableParallelism() - 1;
 /** Connects timed per count and dataplane, after a few that warm neighbour entries and caches. */
 const CONNECTS = 300;
 const WARMUP_CONNECTS = 20;
@@ -214,7 +221,10 @@ async function makeRoom(c: Cluster, extra: number): Promise<Room> {
   return { lines, previous };
 }
 
-/** How many of the named Services a node's frontend map holds whole (ClusterIP, and NodePort where they have one). */
+/**
+ * How many of the named Services a node's frontend map holds whole: their ClusterIP, and their
+ * NodePort where they have one.
+ */
 async function programmedOn(c: Cluster, node: string, names: readonly string[]): Promise<number> {
   const held = new Set(
     (await bpfOf(c).frontends(node)).map((f) => `${f.key.addr}:${f.key.port}/${f.key.proto}`),
@@ -252,7 +262,7 @@ async function timeIngress(c: Cluster, entry: NodeInfo, nodePort: number, runs: 
   const samples: number[] = [];
   try {
     for (let i = 0; i < WARMUP_RUNS + runs; i++) {
-      const r = await dp.testRun(entry.name, PROG.hostIngress, spec, REPEAT);
+      const r = await dp.testRun(entry.name, PROG.hostIngress, spec, { repeat: REPEAT, cpu: TEST_CPU });
       const p = r.packet;
       if (
         r.retval !== TC_ACT.redirect ||
@@ -332,7 +342,10 @@ interface Step {
   unprogramMs?: number;
   /** Per-packet cost in ns, one average of REPEAT runs per test run, from every visit. */
   cost: number[];
-  /** Connect times in ns in each dataplane, and how long the switch to iptables (programming it all) took, in ms. */
+  /**
+   * Connect times in ns in each dataplane, and how long the switch to iptables (programming
+   * every Service in its chains) took, in ms.
+   */
   connect?: { ebpf: number[]; iptables: number[]; switchMs: number };
 }
 
