@@ -353,13 +353,6 @@ function figureChart(title: string, series: string, x: number): FigureChart {
   return { title, series, x, xLabel: 'Services' };
 }
 
-/** Where the measurement runs: the node packets enter, the NodePort's backend and the client. */
-interface Path {
-  entry: NodeInfo;
-  /** `node eth0 ingress (program), ..., backend pod on node`, for evidence and failures. */
-  where: string;
-}
-
 /** The NodePort of the measured Service, once programmed. */
 function measuredNodePort(c: Cluster): number {
   const nodePort = c.model().services.find((s) => s.name === scaleServiceName(0))?.ports[0]?.nodePort;
@@ -385,12 +378,11 @@ async function expectProgrammed(c: Cluster, entry: NodeInfo, services: number): 
  */
 async function climb(
   c: Cluster,
-  path: Path,
+  entry: NodeInfo,
   timer: ConnectTimer | string,
   steps: Step[],
   applied: object[],
 ): Promise<void> {
-  const { entry } = path;
   const mode = passMode(c);
   for (const [i, services] of SCALES.entries()) {
     const objects = scaleServices(applied.length, services);
@@ -439,10 +431,7 @@ export async function perPacketCostAtScale(ctx: ScaleCtx, c: Cluster): Promise<v
   const entry = c.topology().nodes.find((n) => n.name !== pod.nodeName);
   if (!entry) ctx.skip('needs two nodes: one the packets enter, another the backend runs on');
   const largest = SCALES[SCALES.length - 1]!;
-  const path: Path = {
-    entry,
-    where: `${entry.name} eth0 ingress (${PROG.hostIngress}), BPF_PROG_TEST_RUN, backend ${pod.name} on ${pod.nodeName}`,
-  };
+  const where = `${entry.name} eth0 ingress (${PROG.hostIngress}), BPF_PROG_TEST_RUN, backend ${pod.name} on ${pod.nodeName}`;
   const applied: object[] = [];
   const steps: Step[] = [];
   const room = await makeRoom(c, largest);
@@ -456,17 +445,17 @@ export async function perPacketCostAtScale(ctx: ScaleCtx, c: Cluster): Promise<v
     timer = await ConnectTimer.build(c, client.name);
     if (typeof timer === 'string')
       recordEvidence(ctx, { kind: 'text', label: 'connect times not measured', text: timer });
-    await climb(c, path, timer, steps, applied);
+    await climb(c, entry, timer, steps, applied);
   } finally {
     try {
       await c.delete([...applied, soloDeployment(APP, 1)]);
     } finally {
       if (room.previous) await c.patchFelix(room.previous);
       if (timer instanceof ConnectTimer) await timer.dispose();
-      for (const step of steps) recordStep(ctx, step, `eBPF ${mode.serviceMode}`, path.where);
+      for (const step of steps) recordStep(ctx, step, `eBPF ${mode.serviceMode}`, where);
     }
   }
-  judge(ctx, steps, mode.serviceMode, path.where);
+  judge(ctx, steps, mode.serviceMode, where);
 }
 
 function recordStep(ctx: ScaleCtx, step: Step, series: string, where: string): void {
