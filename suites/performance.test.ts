@@ -13,6 +13,7 @@ import { ConformanceFailure, recordEvidence, recordSummary } from '../src/report
 import { BulkPath } from './lib/bulk.ts';
 import { passMode, service, suiteCluster } from './lib/harness.ts';
 import { gbps } from './lib/iperf.ts';
+import { COST_RATIO, perPacketCostAtScale } from './lib/scale.ts';
 
 let c: Cluster;
 let bulk: BulkPath;
@@ -96,4 +97,12 @@ describe('performance', () => {
       });
     }
   });
+});
+
+describe('performance at scale', () => {
+  it(
+    `PERF-005: per-packet cost of the node’s ingress program at 10,000 Services is within ${COST_RATIO}x of its cost at 10`,
+    (ctx) => perPacketCostAtScale(ctx, c),
+    10 * 60_000,
+  );
 });

@@ -16,9 +16,18 @@ import type { RunOptions, RunResult } from '../sys/exec.ts';
 import type { ProbeRequest, ProbeResult, StreamRecord, StreamStartRequest } from '../workload/types.ts';
 import type { BpfSource } from './state.ts';
 
-export type { BpfDataplane, BpfLogRecord, NamedCounter } from '../dataplane/bpf/index.ts';
 // Suites see the dataplane's vocabulary through the cluster: the names of its maps, programs and
-// counter reasons, the map-usage threshold, and what a footprint reading means.
+// counter reasons, the map-usage threshold, a program's return codes, and what a footprint
+// reading means.
+export { TC_ACT } from '../dataplane/bpf/bpftool.ts';
+export type { CtKey } from '../dataplane/bpf/encoding.ts';
+export type {
+  BpfDataplane,
+  BpfLogRecord,
+  NamedCounter,
+  TestRun,
+  TestRunOptions,
+} from '../dataplane/bpf/index.ts';
 export {
   MAP,
   MAP_USAGE_WARN_RATIO,
@@ -28,6 +37,7 @@ export {
   REASON_NO_LOCAL_EP,
 } from '../dataplane/bpf/layout.ts';
 export { METRIC, REASON_POLICY } from '../dataplane/bpf/metrics/names.ts';
+export type { PacketSpec, ParsedPacket } from '../dataplane/bpf/packet.ts';
 export type { DataplaneFootprint, NodeFootprint } from '../dataplane/footprint.ts';
 export { describeFootprint, footprintShape, kubeServiceChains } from '../dataplane/footprint.ts';
 export type { HostPolicyDropCounter } from '../dataplane/iptables/host-policy.ts';

@@ -193,25 +193,58 @@ export interface ProgRunResult {
 /** tc return codes. */
 export const TC_ACT = { ok: 0, shot: 2, redirect: 7 } as const;
 
+/** How a test run is made: the place's run options, how many times and on which CPU the kernel runs the program. */
+export interface ProgRunOptions extends PlaceRunOptions {
+  /**
+   * Runs of the program in the kernel, back to back on the same packet buffer (what one run
+   * writes into the packet, the next one reads); `durationNs` is then their average.
+   */
+  repeat?: number;
+  /**
+   * The CPU to run on (bpftool is started under `taskset`). Timings taken on different CPUs of
+   * one machine can differ by a fifth (interrupts, other jobs), so figures to be compared are
+   * taken on one.
+   */
+  cpu?: number;
+}
+
 /**
- * Runs a program pinned in a place once on `dataIn` with BPF_PROG_TEST_RUN; the run sees the
- * place's FIB and loopback. The packet goes in through a file of this machine, which the place
- * must be able to read (places that share this machine's files can); the packet the program
- * leaves comes back on standard output, so nothing has to be read back from the place.
+ * Runs a program pinned in a place on `dataIn` with BPF_PROG_TEST_RUN (once, or `repeat` times);
+ * the run sees the place's FIB and loopback. The packet goes in through a file of this machine,
+ * which the place must be able to read (places that share this machine's files can); the packet
+ * the program leaves comes back on standard output, so nothing has to be read back from the place.
  */
 export async function progRun(
   place: Place,
   pin: string,
   dataIn: Uint8Array,
-  opts: PlaceRunOptions = {},
+  opts: ProgRunOptions = {},
 ): Promise<ProgRunResult> {
+  const { repeat, cpu, ...runOpts } = opts;
+  if (repeat !== undefined && !(Number.isInteger(repeat) && repeat >= 1))
+    throw new Error(`test run repeat must be a positive integer, not ${repeat}`);
+  if (cpu !== undefined && !(Number.isInteger(cpu) && cpu >= 0))
+    throw new Error(`test run cpu must be a CPU number, not ${cpu}`);
   const dir = await mkdtemp(join(tmpdir(), 'dpc-progrun-'));
   try {
     const inFile = join(dir, 'in');
     await writeFile(inFile, dataIn);
     const r = await place.execJson<{ retval: number; duration: number; data_out?: number[] }>(
-      ['bpftool', '-j', 'prog', 'run', 'pinned', pin, 'data_in', inFile, 'data_out', '-'],
-      opts,
+      [
+        ...(cpu !== undefined ? ['taskset', '-c', String(cpu)] : []),
+        'bpftool',
+        '-j',
+        'prog',
+        'run',
+        'pinned',
+        pin,
+        'data_in',
+        inFile,
+        'data_out',
+        '-',
+        ...(repeat !== undefined ? ['repeat', String(repeat)] : []),
+      ],
+      runOpts,
     );
     return { retval: r.retval, dataOut: Uint8Array.from(r.data_out ?? []), durationNs: r.duration };
   } finally {

@@ -23,11 +23,12 @@ import {
   type TcAttachment,
   tcPrograms,
 } from './attach.ts';
-import { type BatchOp, dumpMap, loadAll, runBatch } from './bpftool.ts';
+import { type BatchOp, dumpMap, loadAll, type ProgRunOptions, progRun, runBatch } from './bpftool.ts';
 import { type BpfMapSizes, buildBpf, mapSizesFrom } from './build.ts';
 import { diffMap, orderNodeOps, ownersOf, releasedOwners, type Shadow, shadowOf } from './diff.ts';
 import { planDsrOptout } from './dsr-optout.ts';
 import {
+  type CtKey,
   decodeBackendKey,
   decodeCounterKey,
   decodeFrontendValue,
@@ -51,6 +52,7 @@ import {
 import { planUpdate } from './live.ts';
 import {
   type CounterRow,
+  deleteConntrack,
   type MapUsage,
   mapPin,
   type NodePins,
@@ -76,6 +78,7 @@ import {
   syncLocalRoutes,
   writeSysctl,
 } from './node-kernel.ts';
+import { buildPacket, type PacketSpec, type ParsedPacket, parsePacket } from './packet.ts';
 import { keyId, type PlanLimits, planNode, ServiceIds } from './plan.ts';
 import { planPolicy } from './policy-plan.ts';
 
@@ -101,6 +104,19 @@ const SIZED_MAPS: Readonly<Record<keyof BpfMapSizes, string>> = {
   route: MAP.routes,
   conntrack: MAP.conntrack,
 };
+
+/** What one test run of a program (BPF_PROG_TEST_RUN) did. */
+export interface TestRun {
+  /** The program's return code (TC_ACT_*) on the last run. */
+  retval: number;
+  /** Time per run, averaged over the runs of the call. */
+  durationNs: number;
+  /** The packet as the last run left it. */
+  packet: ParsedPacket;
+}
+
+/** How a test run is made: how many runs the kernel makes back to back, and on which CPU. */
+export type TestRunOptions = Pick<ProgRunOptions, 'repeat' | 'cpu'>;
 
 /** A counter with the interface name resolved. */
 export interface NamedCounter extends CounterRow {
@@ -133,6 +149,14 @@ export interface BpfDataplane extends Dataplane {
   attachedInterfaces(nodeName: string): string[];
   /** The programs' log of a node (bpfLogLevel), oldest first; `since` in CLOCK_MONOTONIC ns. */
   log(nodeName: string, since?: bigint): ReturnType<typeof readLog>;
+  /**
+   * Runs one of a node's pinned programs (a PROG name) on a crafted frame with BPF_PROG_TEST_RUN,
+   * once or `repeat` times back to back on the same buffer. The runs see the node's maps and
+   * FIB and write to its maps (conntrack, counters) as real packets would; nothing is sent.
+   */
+  testRun(nodeName: string, prog: string, packet: PacketSpec, opts?: TestRunOptions): Promise<TestRun>;
+  /** Deletes a node's conntrack entries under these keys (a test run's); returns how many there were. */
+  forgetConntrack(nodeName: string, keys: readonly CtKey[]): Promise<number>;
 }
 
 /** Where to build from (tests point these elsewhere). */
@@ -806,6 +830,22 @@ class BpfDataplaneImpl implements BpfDataplane {
   log(nodeName: string, since?: bigint) {
     const rt = this.node(nodeName);
     return readLog(rt.node, rt.pins, since);
+  }
+
+  async testRun(
+    nodeName: string,
+    prog: string,
+    packet: PacketSpec,
+    opts: TestRunOptions = {},
+  ): Promise<TestRun> {
+    const rt = this.node(nodeName);
+    const r = await progRun(rt.node, progPin(rt.pins, prog), buildPacket(packet), opts);
+    return { retval: r.retval, durationNs: r.durationNs, packet: parsePacket(r.dataOut) };
+  }
+
+  forgetConntrack(nodeName: string, keys: readonly CtKey[]): Promise<number> {
+    const rt = this.node(nodeName);
+    return deleteConntrack(rt.node, rt.pins, keys);
   }
 }
 

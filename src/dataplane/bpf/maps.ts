@@ -28,6 +28,7 @@ import {
   decodeRouteKey,
   decodeRouteValue,
   encodeConfig,
+  encodeCtKey,
   encodeU32,
   type FrontendKey,
   type FrontendValue,
@@ -104,6 +105,30 @@ export function readConntrack(
   opts?: PlaceRunOptions,
 ): Promise<Entry<CtKey, CtValue>[]> {
   return dumpDecoded(place, pins, MAP.conntrack, decodeCtKey, decodeCtValue, opts);
+}
+
+/**
+ * Deletes a node's conntrack entries under these keys; returns how many were there. Keys the map
+ * does not hold are left out of the batch, which would stop at the first one.
+ */
+export async function deleteConntrack(
+  place: Place,
+  pins: NodePins,
+  keys: readonly CtKey[],
+  opts?: PlaceRunOptions,
+): Promise<number> {
+  const pin = mapPin(pins, MAP.conntrack);
+  const present: Uint8Array[] = [];
+  for (const k of keys) {
+    const key = encodeCtKey(k);
+    if (await lookupMap(place, pin, key, opts)) present.push(key);
+  }
+  await runBatch(
+    place,
+    present.map((key) => ({ op: 'delete', pin, key })),
+    opts,
+  );
+  return present.length;
 }
 
 /** The ClientIP affinity entries of a node (live and expired). */

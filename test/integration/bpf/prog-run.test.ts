@@ -450,6 +450,20 @@ describe('NodePort in Tunnel mode', () => {
     expect(rep.out.l4ChecksumOk && rep.out.ipChecksumOk).toBe(true);
   });
 
+  it('BPF-TUN-010 repeated in one test run, a SYN to a NodePort is balanced afresh and tunnelled on every run, a hop older each time', async () => {
+    const RUNS = 200;
+    const syn = { ...flow, sport: 52000, ttl: 255 };
+    const before = counter(await readCounters(a.node, a.pins), 'new connections');
+    const r = await progRun(a.node, progPin(a.pins, PROG.hostIngress), buildPacket(syn), { repeat: RUNS });
+    expect(r.retval).toBe(TC_ACT.redirect);
+    // One buffer for every run: each forwards what the one before left.
+    expect(parsePacket(r.dataOut)).toMatchObject({ dst: A, dport: NP, ttl: 255 - RUNS });
+    expect(await takeSent(a)).toMatchObject({ remoteHostOrder: hostOrder(B), calls: RUNS });
+    expect(counter(await readCounters(a.node, a.pins), 'new connections') - before).toBe(BigInt(RUNS));
+    const ct = await readConntrack(a.node, a.pins);
+    expect(ct.filter((e) => e.key.saddr === CLIENT && e.key.sport === 52000)).toHaveLength(1);
+  });
+
   it('BPF-DSR-001 in DSR mode the backend node routes the reply straight to the client', async () => {
     await b.config(cfg(B, VX_B, CFG_FLAG.dsr));
     try {
