@@ -11,7 +11,7 @@ import type { Cluster, NodeInfo, PodInfo } from '../../src/cluster/types.ts';
 import { describePackets, type Packet, withCaptures } from '../../src/observe/index.ts';
 import { ConformanceFailure } from '../../src/report/evidence.ts';
 import type { CpuClock } from './cpu.ts';
-import { service } from './harness.ts';
+import { nodePortOf, service } from './harness.ts';
 import { gbps, iperfAvailable, type Transfer, transfer } from './iperf.ts';
 
 const APP = 'bulk-mtu';
@@ -146,7 +146,7 @@ export class BulkPath {
   /** Where the client reaches the request/response exchanges: the entry node's NodePort. */
   exchangeFrontend(): Frontend {
     const { entry } = this;
-    const port = service(this.c, 'bulk-rr').ports[0]!.nodePort!;
+    const port = nodePortOf(service(this.c, 'bulk-rr'));
     return { label: `NodePort ${entry.ip}:${port}`, host: entry.ip, port };
   }
 
