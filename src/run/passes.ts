@@ -11,6 +11,12 @@ export interface ModeRequest {
   serviceMode: string;
 }
 
+/** The modes a run takes when not told: the eBPF dataplane in Tunnel mode. */
+export const DEFAULT_MODES: ModeRequest = { dataplane: 'bpf', serviceMode: 'Tunnel' };
+
+/** Every mode: each dataplane, and eBPF in each service mode. */
+export const EVERY_MODE: ModeRequest = { dataplane: 'both', serviceMode: 'both' };
+
 function pick<T extends string>(flag: string, value: string, allowed: readonly T[]): T[] {
   if (value === 'both') return [...allowed];
   const hit = allowed.find((a) => a.toLowerCase() === value.toLowerCase());

@@ -1,21 +1,24 @@
 /**
- * The bulk path the mtu and performance suites share: one iperf3 backend pod, reached by an
- * external client through a NodePort and a LoadBalancer VIP on a node other than its own, so
- * that every transfer crosses the tunnel in the eBPF passes. The backend's Services have no
- * selector and get their endpoint from an EndpointSlice, so that no echo server holds the port.
- * The objects stay for the run's later passes (and for the other suite, which applies the same
- * objects again): deleting and re-creating a pod of the same name at once would race the removal
- * of its old veth.
+ * The bulk path the mtu and performance suites share: one backend pod, reached by an external
+ * client through a NodePort and a LoadBalancer VIP for iperf3 and a NodePort for request/response
+ * exchanges, all on a node other than its own, so that all of it crosses the tunnel in the eBPF
+ * passes. The backend's Services have no selector and get their endpoint from an EndpointSlice,
+ * so that no echo server holds their ports. The objects stay for the run's later passes (and for
+ * the other suite, which applies the same objects again): deleting and re-creating a pod of the
+ * same name at once would race the removal of its old veth.
  */
 import type { Cluster, NodeInfo, PodInfo } from '../../src/cluster/types.ts';
 import { describePackets, type Packet, withCaptures } from '../../src/observe/index.ts';
 import { ConformanceFailure } from '../../src/report/evidence.ts';
-import { service } from './harness.ts';
+import type { CpuClock } from './cpu.ts';
+import { nodePortOf, service } from './harness.ts';
 import { gbps, iperfAvailable, type Transfer, transfer } from './iperf.ts';
 
 const APP = 'bulk-mtu';
 /** The port iperf3 serves on in the backend pod, and the Services' port. */
 export const PORT = 5201;
+/** The port request/response exchanges are served on in the backend pod, and their Service's port. */
+export const EXCHANGE_PORT = 5202;
 /** A transfer's size when completeness, not rate, is the point. */
 export const BYTES = 48 * 1024 * 1024;
 /** Every IP fragment (first or later) on a wire. */
@@ -32,27 +35,34 @@ export interface Frontend {
 }
 
 function bulkObjects(podIp: string, node: string): object[] {
-  const slice = (svc: string) => ({
-    apiVersion: 'discovery.k8s.io/v1',
-    kind: 'EndpointSlice',
-    metadata: { name: `${svc}-1`, labels: { 'kubernetes.io/service-name': svc } },
-    addressType: 'IPv4',
-    ports: [{ name: 'iperf', port: PORT, protocol: 'TCP' }],
-    endpoints: [{ addresses: [podIp], nodeName: node, conditions: { ready: true } }],
-  });
-  const svc = (name: string, type: string) => ({
-    apiVersion: 'v1',
-    kind: 'Service',
-    metadata: { name },
-    spec: { type, ports: [{ name: 'iperf', port: PORT, protocol: 'TCP' }] },
-  });
-  return [svc('bulk-np', 'NodePort'), slice('bulk-np'), svc('bulk-lb', 'LoadBalancer'), slice('bulk-lb')];
+  const exposed = (name: string, type: string, port: { name: string; port: number }) => {
+    const ports = [{ ...port, protocol: 'TCP' }];
+    return [
+      { apiVersion: 'v1', kind: 'Service', metadata: { name }, spec: { type, ports } },
+      {
+        apiVersion: 'discovery.k8s.io/v1',
+        kind: 'EndpointSlice',
+        metadata: { name: `${name}-1`, labels: { 'kubernetes.io/service-name': name } },
+        addressType: 'IPv4',
+        ports,
+        endpoints: [{ addresses: [podIp], nodeName: node, conditions: { ready: true } }],
+      },
+    ];
+  };
+  return [
+    ...exposed('bulk-np', 'NodePort', { name: 'iperf', port: PORT }),
+    ...exposed('bulk-lb', 'LoadBalancer', { name: 'iperf', port: PORT }),
+    ...exposed('bulk-rr', 'NodePort', { name: 'rr', port: EXCHANGE_PORT }),
+  ];
 }
 
 /** The bulk path of a cluster, once set up: its backend, the node traffic enters and the backend's node. */
 export class BulkPath {
   readonly c: Cluster;
-  #unavailable: string | undefined;
+  /** Why there is no path here (no client, one node). */
+  #noPath: string | undefined;
+  /** Why there is no iperf3 here. */
+  #noIperf: string | undefined;
   backend!: PodInfo;
   entry!: NodeInfo;
   home!: NodeInfo;
@@ -71,10 +81,12 @@ export class BulkPath {
   async #setUp(): Promise<void> {
     const c = this.c;
     const [client] = c.topology().clients;
-    if (!client || !(await iperfAvailable(c, client.name))) {
-      this.#unavailable =
-        'iperf3 is not installed on this machine: run scripts/setup.sh (Debian package iperf3)';
+    if (!client) {
+      this.#noPath = 'needs an external client';
       return;
+    }
+    if (!(await iperfAvailable(c, client.name))) {
+      this.#noIperf = 'iperf3 is not installed on this machine: run scripts/setup.sh (Debian package iperf3)';
     }
     await c.apply([
       {
@@ -97,16 +109,22 @@ export class BulkPath {
     this.home = c.topology().nodes.find((n) => n.name === pod.nodeName)!;
     const other = c.topology().nodes.find((n) => n.name !== pod.nodeName);
     if (!other) {
-      this.#unavailable = 'needs two nodes: one the traffic enters, another the backend runs on';
+      this.#noPath = 'needs two nodes: one the traffic enters, another the backend runs on';
       return;
     }
     this.entry = other;
     await c.apply(bulkObjects(pod.ip, pod.nodeName));
   }
 
-  /** Skips the requirement when the path could not be set up here. */
+  /** Skips the requirement when the path could not be set up here, or iperf3 is missing. */
   ready(ctx: Ctx): void {
-    if (this.#unavailable) ctx.skip(this.#unavailable);
+    const why = this.#noPath ?? this.#noIperf;
+    if (why) ctx.skip(why);
+  }
+
+  /** Skips the requirement when the path could not be set up here (for what needs no iperf3). */
+  pathReady(ctx: Ctx): void {
+    if (this.#noPath) ctx.skip(this.#noPath);
   }
 
   /** Where each Service is reached from the client: the entry node's NodePort, the VIP routed via it. */
@@ -125,11 +143,22 @@ export class BulkPath {
     ];
   }
 
-  /** One transfer each way through a frontend, with every IP fragment on both nodes' wires captured. */
+  /** Where the client reaches the request/response exchanges: the entry node's NodePort. */
+  exchangeFrontend(): Frontend {
+    const { entry } = this;
+    const port = nodePortOf(service(this.c, 'bulk-rr'));
+    return { label: `NodePort ${entry.ip}:${port}`, host: entry.ip, port };
+  }
+
+  /**
+   * One transfer each way through a frontend, with every IP fragment on both nodes' wires
+   * captured, and what each cost the machine when a CPU clock is given.
+   */
   async both(
     fe: { host: string; port: number },
     bytes = BYTES,
     flush = true,
+    cpu?: CpuClock,
   ): Promise<{ transfers: Transfer[]; fragments: Packet[] }> {
     const { c, entry, home, backend } = this;
     const run = await withCaptures(
@@ -151,6 +180,7 @@ export class BulkPath {
               reverse,
               flush,
               timeoutMs: 60_000,
+              cpu,
             }),
           );
         }

@@ -3,6 +3,7 @@
  * run in an external client's, its JSON report read for the bytes and the rate that arrived.
  */
 import type { Cluster } from '../../src/cluster/types.ts';
+import type { CpuClock } from './cpu.ts';
 
 /** What one transfer came to. */
 export interface Transfer {
@@ -15,6 +16,8 @@ export interface Transfer {
   retransmits: number;
   /** iperf3's own complaint, when the transfer failed. */
   error?: string;
+  /** CPU seconds the whole machine spent busy while the client ran, when asked for. */
+  cpuSeconds?: number;
 }
 
 /** The subset of `iperf3 -J` the suites read. */
@@ -53,6 +56,8 @@ export async function transfer(
     timeoutMs: number;
     /** Flush both ends' route caches first (default true), so the path MTU is discovered afresh. */
     flush?: boolean;
+    /** Read before and after the client runs, to tell what the transfer cost the machine. */
+    cpu?: CpuClock;
   },
 ): Promise<Transfer> {
   const direction = opts.reverse ? 'pod->client' : 'client->pod';
@@ -82,10 +87,12 @@ export async function transfer(
       '--connect-timeout',
       '3000',
     ];
+    const cpuBefore = await opts.cpu?.();
     const r = await c.exec(opts.client, opts.reverse ? [...argv, '-R'] : argv, {
       reject: false,
       timeoutMs: opts.timeoutMs,
     });
+    const cpuAfter = await opts.cpu?.();
     let json: IperfJson = {};
     try {
       json = JSON.parse(r.stdout) as IperfJson;
@@ -98,6 +105,7 @@ export async function transfer(
       bytes: json.end?.sum_sent?.bytes ?? 0,
       bitsPerSecond: received?.bits_per_second ?? 0,
       retransmits: json.end?.sum_sent?.retransmits ?? 0,
+      ...(cpuBefore !== undefined && cpuAfter !== undefined ? { cpuSeconds: cpuAfter - cpuBefore } : {}),
       ...(json.error || r.exitCode !== 0 ? { error: json.error ?? `iperf3 exited ${r.exitCode}` } : {}),
     };
   } finally {

@@ -10,8 +10,8 @@ import { type EvidenceOptions, parseEvidencePolicy, parseSize } from '../../repo
 import { formatBytes } from '../../report/evidence-text.ts';
 import { allRequirements, countVerdicts, exitCodeFor } from '../../report/model.ts';
 import { REPO_ROOT, runConformance } from '../../run/conformance.ts';
-import { planPasses } from '../../run/passes.ts';
-import { availableAreas, defaultAreas, ON_REQUEST_AREAS, selectAreas } from '../../run/suites.ts';
+import { DEFAULT_MODES } from '../../run/passes.ts';
+import { availableAreas, defaultAreas, ON_REQUEST_AREAS } from '../../run/suites.ts';
 import { preflight } from '../../sys/preflight.ts';
 import { reapAbandonedFirst } from '../attach.ts';
 import {
@@ -23,7 +23,7 @@ import {
   type Parsed,
   strOption,
 } from '../command.ts';
-import { checkReportRoot } from '../inputs.ts';
+import { checkReportRoot, runSelection } from '../inputs.ts';
 import { checkStartInput, providerOption } from './cluster.ts';
 import { checkKernelMachine, KERNEL_OPTIONS, kernelRequest, runKernelMatrix } from './kernel-run.ts';
 
@@ -37,7 +37,7 @@ export const runCommand: Command = {
   summary:
     'The main job: build the dataplane, bring up a cluster, run the conformance suites, write the report.',
   usage:
-    '[--provider netns|docker|kind] [--suite a,b] [--dataplane bpf|iptables|both] [--service-mode Tunnel|DSR|both] [--nodes N] [--keep] [--report-dir DIR] [--evidence all|failures|none] [--evidence-cap SIZE] [-f FILE|DIR]... [--no-reap] [--kernel LIST [--accel auto|kvm|tcg]] [--time-scale FACTOR]',
+    '[--provider netns|docker|kind] [--suite a,b] [--dataplane bpf|iptables|both] [--service-mode Tunnel|DSR|both] [--qualify] [--nodes N] [--keep] [--report-dir DIR] [--evidence all|failures|none] [--evidence-cap SIZE] [-f FILE|DIR]... [--no-reap] [--kernel LIST [--accel auto|kvm|tcg]] [--time-scale FACTOR]',
   options: {
     ...NO_REAP_OPTION,
     ...KERNEL_OPTIONS,
@@ -51,12 +51,20 @@ export const runCommand: Command = {
       arg: 'LIST',
       help: `suites to run, comma-separated (default all: ${defaultAreas(availableAreas()).join(', ')}; on request: ${ON_REQUEST_AREAS.join(', ')})`,
     },
-    dataplane: { type: 'string', arg: 'MODE', help: 'bpf, iptables or both', default: 'bpf' },
+    // Defaults in the help only: `--qualify` tells a flag given from one left out.
+    dataplane: {
+      type: 'string',
+      arg: 'MODE',
+      help: `bpf, iptables or both (default ${DEFAULT_MODES.dataplane})`,
+    },
     'service-mode': {
       type: 'string',
       arg: 'MODE',
-      help: 'Tunnel, DSR or both (eBPF passes)',
-      default: 'Tunnel',
+      help: `Tunnel, DSR or both, for the eBPF passes (default ${DEFAULT_MODES.serviceMode})`,
+    },
+    qualify: {
+      type: 'boolean',
+      help: `release qualification: every suite, on request ones too (${ON_REQUEST_AREAS.join(', ')}), in every mode (--dataplane both --service-mode both)`,
     },
     nodes: { type: 'string', arg: 'N', help: 'number of nodes', default: '3' },
     keep: { type: 'boolean', help: 'keep the cluster after the run and print how to reach it' },
@@ -82,17 +90,7 @@ export const runCommand: Command = {
     },
   },
   async run(args) {
-    let areas: string[];
-    let passes: ReturnType<typeof planPasses>;
-    try {
-      areas = selectAreas(strOption(args, 'suite'), availableAreas());
-      passes = planPasses({
-        dataplane: strOption(args, 'dataplane') ?? 'bpf',
-        serviceMode: strOption(args, 'service-mode') ?? 'Tunnel',
-      });
-    } catch (err) {
-      throw new CliError(err instanceof Error ? err.message : String(err), EXIT.usage);
-    }
+    const { areas, passes } = runSelection(args, availableAreas());
     let evidence: EvidenceOptions;
     try {
       evidence = {

@@ -1,14 +1,16 @@
 /**
- * What the CLI refuses before it builds anything, and how it says so: probe targets, a cluster's
- * size and manifests checked whole, report directories, and the exit codes `--help` documents.
+ * What the CLI refuses before it builds anything, and how it says so: probe targets, what a run
+ * runs, a cluster's size and manifests checked whole, report directories, and the exit codes
+ * `--help` documents.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { CliError, commandHelp, EXIT, EXIT_CODES } from '../../../src/cli/command.ts';
+import { CliError, commandHelp, EXIT, EXIT_CODES, parseCommand } from '../../../src/cli/command.ts';
 import { parseProbeTarget, up } from '../../../src/cli/commands/cluster.ts';
-import { checkReportRoot } from '../../../src/cli/inputs.ts';
+import { runCommand } from '../../../src/cli/commands/run.ts';
+import { checkReportRoot, runSelection } from '../../../src/cli/inputs.ts';
 import { mainHelp } from '../../../src/cli/main.ts';
 import { checkStart } from '../../../src/cluster/providers.ts';
 
@@ -55,6 +57,51 @@ describe('probe targets', () => {
     expect(usageError(() => parseProbeTarget('https://1.2.3.4/', false))).toMatch(/only http:\/\/ URLs/);
     expect(usageError(() => parseProbeTarget('http://1.2.3.4/', true))).toMatch(/--udp takes IP:PORT/);
     expect(usageError(() => parseProbeTarget('nonsense', false))).toMatch(/target must be/);
+  });
+});
+
+describe('what a run runs', () => {
+  const areas = ['nodeport', 'dsr', 'performance'];
+  const select = (...argv: string[]) => runSelection(parseCommand(runCommand, argv), areas);
+
+  it('takes the default areas in eBPF Tunnel mode when not told', () => {
+    expect(select()).toEqual({
+      areas: ['nodeport', 'dsr'],
+      passes: [{ dataplane: 'bpf', serviceMode: 'Tunnel' }],
+    });
+  });
+
+  it('takes the suites and modes named', () => {
+    expect(select('--suite', 'performance', '--dataplane', 'both', '--service-mode', 'DSR')).toEqual({
+      areas: ['performance'],
+      passes: [
+        { dataplane: 'bpf', serviceMode: 'DSR' },
+        { dataplane: 'iptables', serviceMode: 'DSR' },
+      ],
+    });
+    expect(usageError(() => select('--dataplane', 'ebpf'))).toBe(
+      '--dataplane must be bpf, iptables or both, got "ebpf"',
+    );
+  });
+
+  it('--qualify: every suite, on request ones too, in every mode', () => {
+    expect(select('--qualify')).toEqual({
+      areas,
+      passes: [
+        { dataplane: 'bpf', serviceMode: 'Tunnel' },
+        { dataplane: 'bpf', serviceMode: 'DSR' },
+        { dataplane: 'iptables', serviceMode: 'Tunnel' },
+      ],
+    });
+  });
+
+  it('--qualify refuses, in one line, the flags that would choose otherwise', () => {
+    expect(usageError(() => select('--qualify', '--suite', 'nodeport'))).toBe(
+      '--qualify runs every suite in every mode: drop --suite',
+    );
+    expect(usageError(() => select('--dataplane', 'bpf', '--qualify', '--service-mode', 'both'))).toBe(
+      '--qualify runs every suite in every mode: drop --dataplane, --service-mode',
+    );
   });
 });
 
