@@ -76,9 +76,9 @@ async function sweeps(): Promise<Sweep[]> {
     const sweep: Sweep = { rates: {}, cpuSeconds: 0, bytes: 0 };
     for (const fe of fes) {
       // Steady state, as a user's repeated iperf3 sees it: the path MTU stays learnt.
-      const r = await bulk.both(fe, BENCH_BYTES, false, cpu);
-      bulk.expectWhole(fe.label, r, BENCH_BYTES);
-      for (const t of r.transfers) {
+      const transfers = await bulk.transfers(fe, BENCH_BYTES, false, cpu);
+      bulk.expectComplete(fe.label, { transfers }, BENCH_BYTES);
+      for (const t of transfers) {
         sweep.rates[`${fe.label.split(' ')[0]} ${t.direction}`] = t.bitsPerSecond;
         sweep.cpuSeconds += t.cpuSeconds ?? Number.NaN;
         sweep.bytes += t.bytes;

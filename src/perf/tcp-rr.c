@@ -6,13 +6,16 @@
  *   tcp-rr rr HOST PORT SECONDS        one kept-alive connection, request after request
  *   tcp-rr crr HOST PORT SECONDS       connect, request, reply, close, again and again
  *
- * A request and a reply are MSG bytes each. The request's first byte says what the server does
- * after replying: 'K' keep the connection open, 'C' close it. The server closes first, so the
- * TIME_WAIT state stays on its side and the client never runs out of ports in a long crr run.
+ * A request and a reply are MSG bytes each. The server keeps a connection until its client ends
+ * it. A crr client ends each connection with a reset (SO_LINGER 0), so that neither side keeps it
+ * in TIME_WAIT: the client does not run out of ports in a long run, and a NAT that picks source
+ * ports at random (kube-proxy's SNAT) never meets a server's TIME_WAIT socket with the same
+ * addresses and ports, which would hold a SYN back a second (a cost of the load generator, not
+ * of the dataplane's work per connection).
  *
  * The clients print one JSON object on stdout: exchanges completed, seconds, exchanges per
  * second, and the 50th and 99th percentile and the longest of one exchange's time in
- * microseconds (rr: write to reply read; crr: socket() to the server's close seen). A failed exchange ends an rr run (one
+ * microseconds (rr: write to reply read; crr: socket() to the reset sent). A failed exchange ends an rr run (one
  * connection is the point) and is counted and skipped in a crr run; the first error is named.
  */
 #define _GNU_SOURCE
@@ -109,7 +112,7 @@ static int serve(int port)
 				c->got += (int)r;
 				if (c->got == MSG) {
 					/* MSG bytes always fit an empty send buffer: a short write is a broken peer. */
-					done = write(c->fd, reply, MSG) != MSG || c->req[0] == 'C';
+					done = write(c->fd, reply, MSG) != MSG;
 					c->got = 0;
 				}
 			}
@@ -200,11 +203,10 @@ static int connect_to(const struct sockaddr_in *to)
 }
 
 /* One request and its whole reply on an open connection; 0 when both went through. */
-static int exchange(int fd, char kind)
+static int exchange(int fd)
 {
 	char req[MSG], reply[MSG];
 	memset(req, 'q', sizeof(req));
-	req[0] = kind;
 	if (write(fd, req, MSG) != MSG) {
 		failed("write");
 		return -1;
@@ -222,17 +224,12 @@ static int exchange(int fd, char kind)
 	return 0;
 }
 
-/* Waits for the server's close after a 'C' request; 0 when it came. */
-static int closed_by_server(int fd)
+/* Ends a connection with a reset: no TIME_WAIT on either side. */
+static void reset_close(int fd)
 {
-	char extra;
-	ssize_t r = read(fd, &extra, 1);
-	if (r == 0)
-		return 0;
-	if (r > 0)
-		errno = EPROTO;
-	failed("close");
-	return -1;
+	struct linger now = { .l_onoff = 1, .l_linger = 0 };
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &now, sizeof(now));
+	close(fd);
 }
 
 static void report(const char *mode, struct samples *s, double seconds)
@@ -264,7 +261,7 @@ static int run_client(int keep_alive, const char *host, int port, double seconds
 	if (keep_alive) {
 		fd = connect_to(&to);
 		/* One exchange first, not timed: the path's neighbours and flow entries are set up. */
-		if (fd < 0 || exchange(fd, 'K') < 0) {
+		if (fd < 0 || exchange(fd) < 0) {
 			report("rr", &s, 0);
 			return 1;
 		}
@@ -275,13 +272,13 @@ static int run_client(int keep_alive, const char *host, int port, double seconds
 	while (t < end) {
 		uint64_t t0 = now_ns();
 		if (keep_alive) {
-			if (exchange(fd, 'K') < 0)
+			if (exchange(fd) < 0)
 				break;
 		} else {
 			int c = connect_to(&to);
-			int ok = c >= 0 && exchange(c, 'C') == 0 && closed_by_server(c) == 0;
+			int ok = c >= 0 && exchange(c) == 0;
 			if (c >= 0)
-				close(c);
+				reset_close(c);
 			if (!ok) {
 				t = now_ns();
 				continue;

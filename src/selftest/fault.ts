@@ -35,6 +35,7 @@ export const AREA_OF_PREFIX: Readonly<Record<string, string>> = {
   POL: 'policy',
   MAP: 'map-full',
   RB: 'rollback',
+  MTU: 'mtu',
 };
 
 /** The area of a requirement id (`NP-004` -> `nodeport`). */

@@ -376,4 +376,18 @@ export const FAULTS: readonly Fault[] = [
       },
     ],
   },
+  {
+    id: 'tunnel-mtu-unreserved',
+    summary:
+      'the tunnel gets the data interface’s MTU with no room for VXLAN: full-size segments leave as outer fragments and no sender is told',
+    mode: TUNNEL,
+    catches: ['MTU-001', 'MTU-002', 'MTU-003'],
+    edits: [
+      {
+        file: 'src/dataplane/bpf/index.ts',
+        find: 'rt.tunnelMtu = (links.find((l) => l.name === node.iface)?.mtu ?? 1500) - VXLAN_OVERHEAD;',
+        replace: 'rt.tunnelMtu = links.find((l) => l.name === node.iface)?.mtu ?? 1500;',
+      },
+    ],
+  },
 ];

@@ -54,8 +54,8 @@ export async function exchanges(c: Cluster, plan: ExchangePlan): Promise<Exchang
         throw new Error(`tcp-rr server in ${plan.pod} did not start: ${(await server.stop()).stderr.trim()}`);
       await sleep(20);
     }
-    // Not counted: the first run after a quiet spell finds no TIME_WAIT and no flow state left
-    // by the ones before it, which every later run does, and which a sustained load keeps.
+    // Not counted: the first run after a quiet spell finds no flow state left by the ones before
+    // it (conntrack entries, neighbours), which every later run does, and a sustained load keeps.
     await clientRun(c, program, 'crr', plan);
     const out: ExchangeRuns = { rr: [], crr: [] };
     for (let i = 0; i < plan.runs; i++) {
