@@ -16,8 +16,8 @@ export interface RunOptions {
   timeoutMs?: number;
   /** Abort the command when this signal fires. */
   signal?: AbortSignal;
-  /** Written to the command's standard input. */
-  input?: string;
+  /** Written to the command's standard input (bytes as they are: a crafted packet, say). */
+  input?: string | Uint8Array;
   /** When false, a non-zero exit is returned rather than thrown. */
   reject?: boolean;
   /** Extra environment variables. */

@@ -3,9 +3,6 @@
  * BPF_PROG_TEST_RUN. Maps and programs are always addressed by their pinned path, and bpftool
  * always runs inside the node: that is where the node's bpffs pins are visible.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Place, PlaceRunOptions } from '../../node/place.ts';
 import { CommandError } from '../../sys/exec.ts';
 import { fromHexWords, toHexWords } from './encoding.ts';
@@ -210,9 +207,9 @@ export interface ProgRunOptions extends PlaceRunOptions {
 
 /**
  * Runs a program pinned in a place on `dataIn` with BPF_PROG_TEST_RUN (once, or `repeat` times);
- * the run sees the place's FIB and loopback. The packet goes in through a file of this machine,
- * which the place must be able to read (places that share this machine's files can); the packet
- * the program leaves comes back on standard output, so nothing has to be read back from the place.
+ * the run sees the place's FIB and loopback. The packet goes in on bpftool's standard input and
+ * the one the program leaves comes back on its standard output, so no file has to be shared with
+ * the place (a node container has files of its own).
  */
 export async function progRun(
   place: Place,
@@ -225,29 +222,22 @@ export async function progRun(
     throw new Error(`test run repeat must be a positive integer, not ${repeat}`);
   if (cpu !== undefined && !(Number.isInteger(cpu) && cpu >= 0))
     throw new Error(`test run cpu must be a CPU number, not ${cpu}`);
-  const dir = await mkdtemp(join(tmpdir(), 'dpc-progrun-'));
-  try {
-    const inFile = join(dir, 'in');
-    await writeFile(inFile, dataIn);
-    const r = await place.execJson<{ retval: number; duration: number; data_out?: number[] }>(
-      [
-        ...(cpu !== undefined ? ['taskset', '-c', String(cpu)] : []),
-        'bpftool',
-        '-j',
-        'prog',
-        'run',
-        'pinned',
-        pin,
-        'data_in',
-        inFile,
-        'data_out',
-        '-',
-        ...(repeat !== undefined ? ['repeat', String(repeat)] : []),
-      ],
-      runOpts,
-    );
-    return { retval: r.retval, dataOut: Uint8Array.from(r.data_out ?? []), durationNs: r.duration };
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+  const r = await place.execJson<{ retval: number; duration: number; data_out?: number[] }>(
+    [
+      ...(cpu !== undefined ? ['taskset', '-c', String(cpu)] : []),
+      'bpftool',
+      '-j',
+      'prog',
+      'run',
+      'pinned',
+      pin,
+      'data_in',
+      '-',
+      'data_out',
+      '-',
+      ...(repeat !== undefined ? ['repeat', String(repeat)] : []),
+    ],
+    { ...runOpts, input: dataIn },
+  );
+  return { retval: r.retval, dataOut: Uint8Array.from(r.data_out ?? []), durationNs: r.duration };
 }

@@ -12,7 +12,7 @@ function failingAt(line: number): Place & { inputs: string[] } {
     where: 'test',
     inputs,
     async exec(argv, opts): Promise<RunResult> {
-      inputs.push(opts?.input ?? '');
+      inputs.push(String(opts?.input ?? ''));
       throw new CommandError({
         argv: [...argv],
         exitCode: 1,
