@@ -5,6 +5,9 @@
  *   tcp-rr server PORT                 serve until killed; prints "listening" once it accepts
  *   tcp-rr rr HOST PORT SECONDS        one kept-alive connection, request after request
  *   tcp-rr crr HOST PORT SECONDS       connect, request, reply, close, again and again
+ *   tcp-rr connect HOST PORT COUNT     COUNT connects, one after another, nothing sent: each one's
+ *                                      time to established, in nanoseconds, one a line (any
+ *                                      listening port will do: the server's kernel answers)
  *
  * A request and a reply are MSG bytes each. The server keeps a connection until its client ends
  * it. A crr client ends each connection with a reset (SO_LINGER 0), so that neither side keeps it
@@ -48,7 +51,7 @@ static uint64_t now_ns(void)
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: tcp-rr server PORT | tcp-rr rr|crr HOST PORT SECONDS\n");
+	fprintf(stderr, "usage: tcp-rr server PORT | tcp-rr rr|crr HOST PORT SECONDS | tcp-rr connect HOST PORT COUNT\n");
 	return 2;
 }
 
@@ -293,6 +296,29 @@ static int run_client(int keep_alive, const char *host, int port, double seconds
 	return keep_alive && errors ? 1 : 0;
 }
 
+/* Times COUNT connects; the first that fails ends the run with exit 1 and what failed. */
+static int run_connects(const char *host, int port, long count)
+{
+	struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons(port) };
+	if (inet_pton(AF_INET, host, &to.sin_addr) != 1) {
+		fprintf(stderr, "tcp-rr: %s is not an IPv4 address\n", host);
+		return 2;
+	}
+	for (long i = 0; i < count; i++) {
+		uint64_t t0 = now_ns();
+		int fd = connect_to(&to);
+		uint64_t t1 = now_ns();
+		if (fd < 0) {
+			fprintf(stderr, "tcp-rr: connect %ld of %ld: %s\n", i + 1, count, first_error);
+			return 1;
+		}
+		/* An ordinary close: the client keeps TIME_WAIT, and the server's program sees a plain end. */
+		close(fd);
+		printf("%llu\n", (unsigned long long)(t1 - t0));
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	/* A peer gone mid-write is an error to count, not a reason to die. */
@@ -308,6 +334,14 @@ int main(int argc, char **argv)
 		if (port < 0 || *end || !(seconds > 0 && seconds <= 3600))
 			return usage();
 		return run_client(!strcmp(argv[1], "rr"), argv[2], port, seconds);
+	}
+	if (argc == 5 && !strcmp(argv[1], "connect")) {
+		int port = parse_port(argv[3]);
+		char *end;
+		long count = strtol(argv[4], &end, 10);
+		if (port < 0 || *end || !(count > 0 && count <= 1000000))
+			return usage();
+		return run_connects(argv[2], port, count);
 	}
 	return usage();
 }

@@ -56,6 +56,27 @@ export function tcpRrClientArgv(
   return [program, opts.mode, opts.host, String(opts.port), String(opts.seconds)];
 }
 
+/** The command line of `count` connects, one after another, each one's time printed. */
+export function tcpRrConnectArgv(
+  program: string,
+  opts: { host: string; port: number; count: number },
+): string[] {
+  return [program, 'connect', opts.host, String(opts.port), String(opts.count)];
+}
+
+/** The connect times (ns) a `connect` run printed, one a line. */
+export function parseConnectTimes(stdout: string): number[] {
+  const lines = stdout
+    .trim()
+    .split('\n')
+    .filter((l) => l !== '');
+  const times = lines.map(Number);
+  const bad = lines.find((l, i) => !/^\d+$/.test(l) || !Number.isFinite(times[i]));
+  if (bad !== undefined)
+    throw new Error(`tcp-rr connect printed ${JSON.stringify(bad.slice(0, 80))}, not a time`);
+  return times;
+}
+
 /** One client run, as the program reports it. */
 export interface TcpRrRun {
   mode: TcpRrMode;

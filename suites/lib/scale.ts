@@ -5,10 +5,7 @@
  * SYN for a NodePort, and an external client times TCP connects through the same NodePort in
  * the eBPF dataplane and, switched over, in the iptables one, whose chains grow with the count.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { availableParallelism, tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { availableParallelism } from 'node:os';
 import {
   type BpfDataplane,
   type Cluster,
@@ -18,6 +15,7 @@ import {
   PROG,
   TC_ACT,
 } from '../../src/cluster/types.ts';
+import { parseConnectTimes, tcpRrConnectArgv, tcpRrProgram } from '../../src/perf/tcp-rr.ts';
 import {
   attachJson,
   ConformanceFailure,
@@ -76,8 +74,6 @@ const WARMUP_CONNECTS = 20;
  * every real flow, and it is deleted by its key after each visit.
  */
 const PROBE_SOURCE = { ip: '192.0.2.10', port: 40005 } as const;
-
-const CONNECT_SOURCE = fileURLToPath(new URL('./connect-times.c', import.meta.url));
 
 /** The test context PERF-005 runs in: where evidence goes, and how to skip. */
 export type ScaleCtx = EvidenceTarget & { skip: (note: string) => never };
@@ -284,52 +280,52 @@ async function timeIngress(c: Cluster, entry: NodeInfo, nodePort: number, runs: 
   return samples;
 }
 
-/** A small compiled client on the external client that times TCP connects (see connect-times.c). */
+/** The project's compiled tcp-rr on the external client, timing TCP connects one after another. */
 class ConnectTimer {
   readonly #c: Cluster;
   readonly #client: string;
-  readonly #dir: string;
+  readonly #program: string;
 
-  private constructor(c: Cluster, client: string, dir: string) {
+  private constructor(c: Cluster, client: string, program: string) {
     this.#c = c;
     this.#client = client;
-    this.#dir = dir;
+    this.#program = program;
   }
 
-  /** Builds the client with the machine's C compiler; a string says why it could not. */
+  /** Compiles tcp-rr on this machine when needed; a string says why it could not. */
   static async build(c: Cluster, client: string): Promise<ConnectTimer | string> {
-    const dir = await mkdtemp(join(tmpdir(), 'dpc-connect-times-'));
-    const r = await c.exec(client, ['cc', '-O2', '-o', join(dir, 'connect-times'), CONNECT_SOURCE], {
-      reject: false,
-      timeoutMs: 60_000,
-    });
-    if (r.exitCode === 0) return new ConnectTimer(c, client, dir);
-    await rm(dir, { recursive: true, force: true });
-    return `cc could not build ${CONNECT_SOURCE} on ${client}: ${(r.stderr || r.stdout).trim().split('\n')[0]}`;
+    try {
+      return new ConnectTimer(c, client, await tcpRrProgram());
+    } catch (err) {
+      return `tcp-rr could not be compiled: ${(err instanceof Error ? err.message : String(err)).split('\n')[0]}`;
+    }
   }
 
   /** Connect times to host:port in ns, the warm-up left out; a failed connect is a failure of the path. */
   async times(host: string, port: number, dataplane: string): Promise<number[]> {
-    const r = await this.#c.exec(
-      this.#client,
-      [join(this.#dir, 'connect-times'), host, String(port), String(WARMUP_CONNECTS + CONNECTS)],
-      { reject: false, timeoutMs: 120_000 },
-    );
+    // Started as a program of this machine in the client's network, so that a client with files
+    // of its own (a container) runs it too.
+    const run = this.#c
+      .place(this.#client)
+      .spawn(tcpRrConnectArgv(this.#program, { host, port, count: WARMUP_CONNECTS + CONNECTS }));
+    const stuck = setTimeout(() => void run.stop('SIGKILL'), 120_000);
+    const r = await run.exited.finally(() => clearTimeout(stuck));
     if (r.exitCode !== 0) {
       throw new ConformanceFailure(
         `TCP connects through the NodePort ${host}:${port} failed (${dataplane})`,
         {
           expected: `${WARMUP_CONNECTS + CONNECTS} connects, one after another`,
-          seen: `${r.stdout.trim().split('\n').length} connected, then: ${r.stderr.trim()}`,
+          seen: `${
+            r.stdout
+              .trim()
+              .split('\n')
+              .filter((l) => l !== '').length
+          } connected, then: ${r.stderr.trim()}`,
           where: `${this.#client} -> ${host}:${port}`,
         },
       );
     }
-    return r.stdout.trim().split('\n').slice(WARMUP_CONNECTS).map(Number);
-  }
-
-  async dispose(): Promise<void> {
-    await rm(this.#dir, { recursive: true, force: true });
+    return parseConnectTimes(r.stdout).slice(WARMUP_CONNECTS);
   }
 }
 
@@ -451,7 +447,6 @@ export async function perPacketCostAtScale(ctx: ScaleCtx, c: Cluster): Promise<v
       await c.delete([...applied, soloDeployment(APP, 1)]);
     } finally {
       if (room.previous) await c.patchFelix(room.previous);
-      if (timer instanceof ConnectTimer) await timer.dispose();
       for (const step of steps) recordStep(ctx, step, `eBPF ${mode.serviceMode}`, where);
     }
   }

@@ -2,7 +2,13 @@
  * The tcp-rr program's command lines and its report.
  */
 import { describe, expect, it } from 'vitest';
-import { parseTcpRr, tcpRrClientArgv, tcpRrServerArgv } from '../../../src/perf/tcp-rr.ts';
+import {
+  parseConnectTimes,
+  parseTcpRr,
+  tcpRrClientArgv,
+  tcpRrConnectArgv,
+  tcpRrServerArgv,
+} from '../../../src/perf/tcp-rr.ts';
 
 describe('tcp-rr', () => {
   it('builds argv arrays for the server and the clients', () => {
@@ -32,5 +38,18 @@ describe('tcp-rr', () => {
     expect(() => parseTcpRr('')).toThrow(/printed no report/);
     expect(() => parseTcpRr('usage: tcp-rr server PORT\n')).toThrow(/printed no report: "usage/);
     expect(() => parseTcpRr('{"mode":"rr","exchanges":"many"}')).toThrow(/not what it should be/);
+  });
+
+  it('times connects one by one, and reads their times back', () => {
+    expect(tcpRrConnectArgv('/b/tcp-rr', { host: '172.18.0.3', port: 30001, count: 320 })).toEqual([
+      '/b/tcp-rr',
+      'connect',
+      '172.18.0.3',
+      '30001',
+      '320',
+    ]);
+    expect(parseConnectTimes('20511\n18002\n')).toEqual([20511, 18002]);
+    expect(parseConnectTimes('')).toEqual([]);
+    expect(() => parseConnectTimes('20511\n{"mode":"rr"}\n')).toThrow(/not a time/);
   });
 });
