@@ -485,7 +485,7 @@ function recordStep(ctx: ScaleCtx, step: Step, series: string, where: string): v
     step,
   );
   if (!step.connect) return;
-  const title = 'TCP connect time through a NodePort against number of Services';
+  const title = 'TCP connect time against number of Services';
   for (const [key, label] of [
     ['ebpf', series],
     ['iptables', 'iptables'],
