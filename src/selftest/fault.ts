@@ -35,7 +35,10 @@ export const AREA_OF_PREFIX: Readonly<Record<string, string>> = {
   POL: 'policy',
   MAP: 'map-full',
   RB: 'rollback',
+  HEP: 'host-protection',
   MTU: 'mtu',
+  FLX: 'felix',
+  DP: 'datapath',
 };
 
 /** The area of a requirement id (`NP-004` -> `nodeport`). */

@@ -377,6 +377,20 @@ export const FAULTS: readonly Fault[] = [
     ],
   },
   {
+    id: 'hep-single-port-missed',
+    summary:
+      'a host policy rule whose port range is one port never matches (the range check leaves out its upper end)',
+    mode: TUNNEL,
+    catches: ['HEP-002', 'HEP-004'],
+    edits: [
+      {
+        file: 'bpf/lib/host-policy.h',
+        find: 'if (port >= r->ports[i].lo && port <= r->ports[i].hi)',
+        replace: 'if (port >= r->ports[i].lo && port < r->ports[i].hi)',
+      },
+    ],
+  },
+  {
     id: 'tunnel-mtu-unreserved',
     summary:
       'the tunnel gets the data interface’s MTU with no room for VXLAN: full-size segments leave as outer fragments and no sender is told',
@@ -387,6 +401,33 @@ export const FAULTS: readonly Fault[] = [
         file: 'src/dataplane/bpf/index.ts',
         find: 'rt.tunnelMtu = (links.find((l) => l.name === node.iface)?.mtu ?? 1500) - VXLAN_OVERHEAD;',
         replace: 'rt.tunnelMtu = links.find((l) => l.name === node.iface)?.mtu ?? 1500;',
+      },
+    ],
+  },
+  {
+    id: 'psnat-ports-ignored',
+    summary:
+      'bpfPSNATPorts is parsed but never reaches the nodes: the programs SNAT from their built-in range',
+    mode: TUNNEL,
+    catches: ['FLX-002'],
+    edits: [
+      {
+        file: 'src/dataplane/bpf/index.ts',
+        find: "const [psnatLo, psnatHi] = s.bpfPSNATPorts.split('-').map(Number);",
+        replace: 'const [psnatLo, psnatHi] = [0, 0];',
+      },
+    ],
+  },
+  {
+    id: 'ttl-not-decremented',
+    summary: 'a packet the programs forward themselves keeps its TTL: the node is no router hop',
+    mode: TUNNEL,
+    catches: ['DP-001'],
+    edits: [
+      {
+        file: 'bpf/lib/routing.h',
+        find: '((__u8 *)&cur)[0] = p->ttl - 1;',
+        replace: '((__u8 *)&cur)[0] = p->ttl;',
       },
     ],
   },
