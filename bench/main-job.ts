@@ -2,7 +2,7 @@
  * The main job (every suite, eBPF in Tunnel and DSR and the iptables baseline) on the netns
  * provider and on the docker provider, one after the other in one run: how long each takes, its
  * verdict, and whether both checked the same requirements. The docker variant is here rather
- * than in `npm test` because it takes as long as the whole of the tests.
+ * than in `npm test` because it would add another main job's length (7 to 8 minutes) to the tests.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
