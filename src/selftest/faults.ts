@@ -391,16 +391,16 @@ export const FAULTS: readonly Fault[] = [
     ],
   },
   {
-    id: 'tunnel-mtu-unreserved',
+    id: 'tunnel-fit-unchecked',
     summary:
-      'the tunnel gets the data interface’s MTU with no room for VXLAN: full-size segments leave as outer fragments and no sender is told',
+      'the programs never check that a packet fits the tunnel: full-size segments leave as outer fragments and no sender is told',
     mode: TUNNEL,
-    catches: ['MTU-001', 'MTU-002', 'MTU-003'],
+    catches: ['MTU-002', 'MTU-003'],
     edits: [
       {
-        file: 'src/dataplane/bpf/index.ts',
-        find: 'rt.tunnelMtu = (links.find((l) => l.name === node.iface)?.mtu ?? 1500) - VXLAN_OVERHEAD;',
-        replace: 'rt.tunnelMtu = links.find((l) => l.name === node.iface)?.mtu ?? 1500;',
+        file: 'bpf/lib/tunnel.h',
+        find: '\tif (mtu == 0 || p->seg_len <= mtu)\n\t\treturn true;',
+        replace: '\tif (mtu == 0 || p->seg_len <= mtu || mtu > 0)\n\t\treturn true;',
       },
     ],
   },
