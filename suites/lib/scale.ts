@@ -26,6 +26,7 @@ import {
 import type { FigureChart } from '../../src/report/model.ts';
 import { passMode } from './harness.ts';
 import { soloDeployment } from './objects.ts';
+import { quantile, type Summary } from './side-by-side.ts';
 
 /** The numbers of Services measured at, smallest first; the claim compares the first and the last. */
 export const SCALES: readonly number[] = [10, 1000, 10_000];
@@ -107,21 +108,7 @@ export function scaleServices(from: number, to: number): object[] {
   return out;
 }
 
-/** A figure from repeated samples: their median, and half their interquartile range as its spread. */
-export interface Summary {
-  median: number;
-  spread: number;
-  samples: number;
-}
-
-function quantile(sorted: readonly number[], q: number): number {
-  const at = (sorted.length - 1) * q;
-  const lo = Math.floor(at);
-  const hi = Math.ceil(at);
-  return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (at - lo);
-}
-
-/** The median and spread of samples (at least one). */
+/** The median of samples (at least one), and half their interquartile range as its spread. */
 export function summarize(samples: readonly number[]): Summary {
   if (samples.length === 0) throw new Error('no samples to summarize');
   const sorted = [...samples].sort((a, b) => a - b);

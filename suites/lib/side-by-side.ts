@@ -39,20 +39,29 @@ export async function sideBySide<T>(
   return sides;
 }
 
-/** A figure from repeated measurements: their median, and half the range they span. */
+/**
+ * A figure from repeated measurements: their median and a spread (half the range they span here;
+ * the scale measurement takes half their interquartile range).
+ */
 export interface Summary {
   median: number;
   spread: number;
   samples: number;
 }
 
+/** The q-quantile of sorted samples, interpolated between neighbours (q 0.5: the median). */
+export function quantile(sorted: readonly number[], q: number): number {
+  const at = (sorted.length - 1) * q;
+  const lo = Math.floor(at);
+  const hi = Math.ceil(at);
+  return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (at - lo);
+}
+
 /** The median and spread of some samples (at least one). */
 export function summarise(samples: readonly number[]): Summary {
   if (samples.length === 0) throw new Error('no samples to summarise');
   const sorted = [...samples].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  const median = sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-  return { median, spread: (sorted.at(-1)! - sorted[0]!) / 2, samples: sorted.length };
+  return { median: quantile(sorted, 0.5), spread: (sorted.at(-1)! - sorted[0]!) / 2, samples: sorted.length };
 }
 
 /**
